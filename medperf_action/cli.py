@@ -6,6 +6,7 @@ so that `--help` stays fast.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -119,3 +120,125 @@ def validate(
         )
     gha.set_output("valid", "true" if valid else "false")
     sys.exit(0 if valid else 1)
+
+
+@main.command("test")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="The candidate model's MLCube directory.",
+)
+@click.option("--benchmark", help="Benchmark id in the registry.")
+@click.option(
+    "--registry",
+    type=click.Path(path_type=Path),
+    help="A local checkout of the registry (holding benchmarks/).",
+)
+@click.option("--model-id", help="The candidate's id in the registry, for the summary.")
+@click.option(
+    "--data-preparator",
+    type=click.Path(path_type=Path, exists=True),
+    help="Use this data preparator MLCube directory instead of the benchmark's.",
+)
+@click.option(
+    "--evaluator",
+    type=click.Path(path_type=Path, exists=True),
+    help="Use this metrics MLCube directory instead of the benchmark's.",
+)
+@click.option(
+    "--reference-model",
+    type=click.Path(path_type=Path, exists=True),
+    help="Use this reference model MLCube directory instead of the benchmark's.",
+)
+@click.option(
+    "--demo-dataset", help="Demo dataset tarball (URL or path) instead of the benchmark's."
+)
+@click.option("--demo-dataset-sha256", help="SHA-256 of --demo-dataset.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write results.yaml, summary.json and the task logs here.",
+)
+@click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")
+@click.option("--no-cache", is_flag=True, help="Run every step, and store nothing.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Time limit per task, in seconds.",
+)
+@click.option(
+    "--gpus", is_flag=True, help="Give GPUs to cubes whose platform.accelerator_count is above 0."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Steps run side by side when they do not depend on each other.",
+)
+@click.option("--quiet", is_flag=True, help="Do not echo the containers' logs.")
+@clean_errors
+def test_command(
+    model: Path,
+    benchmark: str | None,
+    registry: Path | None,
+    model_id: str | None,
+    data_preparator: Path | None,
+    evaluator: Path | None,
+    reference_model: Path | None,
+    demo_dataset: str | None,
+    demo_dataset_sha256: str | None,
+    output: Path | None,
+    no_build: bool,
+    no_cache: bool,
+    timeout_s: float,
+    gpus: bool,
+    jobs: int,
+    quiet: bool,
+) -> None:
+    """Run the benchmark's workflow with MODEL in sandboxed containers.
+
+    The equivalent of `medperf test run --benchmark ID --model mlcube.yaml`: the demo
+    dataset is prepared, the candidate and the reference model infer on it, and the
+    evaluator scores both. Exit codes: 0 the workflow ran, 1 a task failed, 2 usage.
+    """
+    from medperf_action import gha
+    from medperf_action.report import markdown_report, text_report, write_output
+    from medperf_action.workflow import Options, run_workflow
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    opts = Options(
+        model=model,
+        model_id=model_id,
+        registry=registry,
+        benchmark=benchmark,
+        data_preparator=data_preparator,
+        evaluator=evaluator,
+        reference_model=reference_model,
+        demo_dataset=demo_dataset,
+        demo_dataset_sha256=demo_dataset_sha256,
+        no_build=no_build,
+        no_cache=no_cache,
+        timeout_s=timeout_s,
+        gpus=gpus,
+        jobs=jobs,
+        echo=None if quiet else echo,
+        log=echo,
+    )
+    with gha.group("medperf-action test"):
+        outcome = run_workflow(opts)
+    summary = outcome.summary
+    if output is not None:
+        write_output(output, summary, outcome.results, outcome.logs, outcome.statistics)
+    click.echo(text_report(summary))
+    gha.add_summary(markdown_report(summary))
+    gha.set_output("passed", "true")
+    gha.set_output("summary-json", json.dumps(summary, separators=(",", ":")))
+    gha.set_output("metrics-json", json.dumps(summary["metrics"], separators=(",", ":")))

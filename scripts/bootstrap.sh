@@ -25,7 +25,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 
-stamp=".venv/.installed${extras}"
+stamp=".venv/.installed${extras:-[base]}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing medperf-action${extras} into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"

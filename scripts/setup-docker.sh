@@ -64,26 +64,37 @@ ensure_engine() {
     fi
     command -v docker >/dev/null 2>&1 || apt_install docker.io
     local cmd=(dockerd --bridge=none --iptables=false)
+    if pgrep -x dockerd >/dev/null 2>&1; then
+        say "dockerd is already running; waiting for it to answer"
+        wait_for_engine "$t0"
+        return
+    fi
     say "starting: ${cmd[*]} (log: $DOCKERD_LOG)"
     as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
     # Fully detached: new session, no stdin, stdout/stderr to the log only, so that the
     # caller's pipes (pytest, CI) are never held open by dockerd.
     if [ "$(id -u)" -eq 0 ]; then
-        nohup setsid "${cmd[@]}" </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        # (9>&-: the set-up lock must not be inherited by dockerd)
+        nohup setsid "${cmd[@]}" </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     else
         sudo -n sh -c "nohup setsid ${cmd[*]} </dev/null >>'$DOCKERD_LOG' 2>&1 &" \
-            </dev/null >/dev/null 2>&1
+            </dev/null >/dev/null 2>&1 9>&-
     fi
     disown 2>/dev/null || true
+    wait_for_engine "$t0"
+}
+
+wait_for_engine() {
     local deadline=$((SECONDS + DOCKER_WAIT_S))
     until docker info >/dev/null 2>&1; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
-            die "dockerd did not answer within ${DOCKER_WAIT_S} s; see $DOCKERD_LOG"
+            die "the Docker Engine did not answer within ${DOCKER_WAIT_S} s" \
+                "(is this user allowed to use /var/run/docker.sock? see $DOCKERD_LOG)"
         fi
         sleep 0.5
     done
-    say "Docker Engine is up ($(elapsed "$t0") s)"
+    say "Docker Engine is up ($(elapsed "$1") s)"
 }
 
 # ---------------------------------------------------------------- image
@@ -173,6 +184,11 @@ ensure_image() {
 main() {
     local t0
     t0=$(now)
+    # One set-up at a time (several test sessions may start at once).
+    local lock="${LOCK_FILE:-/tmp/medperf-setup-docker.lock}"
+    if command -v flock >/dev/null 2>&1 && { exec 9>>"$lock"; } 2>/dev/null; then
+        flock -w 900 9 || die "another setup-docker.sh has held the lock for 15 minutes"
+    fi
     ensure_engine
     ensure_image
     say "$IMAGE = $(docker image inspect --format '{{.Id}}' "$IMAGE")"

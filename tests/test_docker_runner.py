@@ -1,0 +1,347 @@
+"""End-to-end tests of the container layer against a real Docker Engine (no mocks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import BASE, REPO
+
+from medperf_action.docker_runner import (
+    LABEL,
+    DockerError,
+    Mount,
+    TaskFailed,
+    context_hash,
+    ensure_image,
+    get_client,
+    run_container,
+)
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def client(docker_client):
+    return docker_client
+
+
+@pytest.fixture(scope="module")
+def base_id(client) -> str:
+    return ensure_image(BASE, None, None, log=lambda _line: None, client=client)
+
+
+def _py(code: str) -> list[str]:
+    return ["python3", "-c", textwrap.dedent(code)]
+
+
+def _run(base_id: str, code: str, mounts: list[Mount] | None = None, **kwargs):
+    kwargs.setdefault("cube", "testcube")
+    kwargs.setdefault("task", "testtask")
+    kwargs.setdefault("echo", None)
+    return run_container(base_id, _py(code), mounts or [], **kwargs)
+
+
+# ---------------------------------------------------------------- context_hash (no engine)
+
+
+def test_context_hash_stable_and_sensitive(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    (ctx / "src").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY . /app\n")
+    (ctx / "src" / "a.py").write_text("print('a')\n")
+    h0 = context_hash(ctx, None)
+    assert len(h0) == 64
+    assert context_hash(ctx, None) == h0
+    assert context_hash(ctx, ctx / "Dockerfile") == h0  # explicit default Dockerfile
+
+    (ctx / "src" / "a.py").write_text("print('b')\n")
+    h1 = context_hash(ctx, None)
+    assert h1 != h0
+    (ctx / "src" / "a.py").chmod(0o755)
+    h2 = context_hash(ctx, None)
+    assert h2 != h1
+    (ctx / "src" / "new.txt").write_text("")
+    h3 = context_hash(ctx, None)
+    assert h3 != h2
+    (ctx / "src" / "new.txt").rename(ctx / "src" / "renamed.txt")
+    assert context_hash(ctx, None) != h3
+
+    # .dockerignore'd files are not sent, so they do not count
+    (ctx / ".dockerignore").write_text("*.log\n")
+    h4 = context_hash(ctx, None)
+    (ctx / "debug.log").write_text("noise")
+    assert context_hash(ctx, None) == h4
+    (ctx / "debug.log").write_text("more noise")
+    assert context_hash(ctx, None) == h4
+
+    # a Dockerfile outside the context counts too
+    outside = tmp_path / "Dockerfile.other"
+    outside.write_text("FROM python:3.11-slim\n")
+    h5 = context_hash(ctx, outside)
+    assert h5 != h4
+    outside.write_text("FROM python:3.11-slim\nRUN true\n")
+    assert context_hash(ctx, outside) != h5
+
+
+def test_unreachable_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerError, match=r"setup-docker\.sh"):
+        get_client()
+
+
+# ---------------------------------------------------------------- real containers
+
+
+def test_success_streams_log_and_runs_unprivileged(base_id: str, tmp_path: Path) -> None:
+    seen: list[str] = []
+    log_path = tmp_path / "logs" / "task.log"
+    result = _run(
+        base_id,
+        """
+        import os, sys
+        print("uid", os.getuid(), "gid", os.getgid())
+        print("to stderr", file=sys.stderr)
+        with open("/proc/self/status") as f:
+            caps = [l for l in f if l.startswith(("CapEff", "NoNewPrivs"))]
+        print("".join(caps).replace("\\t", " ").strip())
+        """,
+        log_path=log_path,
+        log_prefix="[c/t] ",
+        echo=seen.append,
+    )
+    assert result.exit_code == 0
+    assert result.duration_s > 0
+    expected_uid = os.getuid() or 10001
+    expected_gid = os.getgid() if os.getuid() else 10001
+    assert f"[c/t] uid {expected_uid} gid {expected_gid}" in seen
+    assert "[c/t] to stderr" in seen
+    text = log_path.read_text()
+    assert f"uid {expected_uid}" in text and "to stderr" in text and "[c/t]" not in text
+    assert "CapEff: 0000000000000000" in text
+    assert "NoNewPrivs: 1" in text
+
+
+def test_nonzero_exit_raises_task_failed(base_id: str, client) -> None:
+    with pytest.raises(TaskFailed) as info:
+        _run(
+            base_id,
+            """
+            import sys
+            for i in range(50):
+                print("line", i)
+            print("something broke")  # stdout: its order against stderr is not kept
+            sys.exit(3)
+            """,
+            cube="mycube",
+            task="infer",
+        )
+    err = info.value
+    assert (err.cube, err.task, err.exit_code, err.timed_out) == ("mycube", "infer", 3, False)
+    assert err.log_tail[-1] == "something broke"
+    assert "line 49" in err.log_tail and "line 0" not in err.log_tail
+    msg = str(err)
+    assert "mycube" in msg and "infer" in msg and "exit code 3" in msg
+    assert "something broke" in msg
+    assert not client.containers.list(all=True, filters={"label": LABEL})
+
+
+def test_timeout_kills_and_removes(base_id: str, client) -> None:
+    marker = uuid.uuid4().hex
+    start = time.monotonic()
+    with pytest.raises(TaskFailed) as info:
+        _run(
+            base_id,
+            "import time\nprint('started')\ntime.sleep(60)\n",
+            timeout_s=2,
+            extra_labels={"test-marker": marker},
+        )
+    elapsed = time.monotonic() - start
+    assert 2 <= elapsed < 15
+    err = info.value
+    assert err.timed_out and err.exit_code is None
+    assert "time limit" in str(err) and "started" in str(err)
+    assert not client.containers.list(all=True, filters={"label": f"test-marker={marker}"})
+
+
+def test_no_network(base_id: str) -> None:
+    # A listener on the host's loopback: a container with a network could not reach it either
+    # (its loopback is its own), and with network none there is no other interface at all.
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        seen: list[str] = []
+        _run(
+            base_id,
+            f"""
+            import os, socket
+            print("ifaces", sorted(os.listdir("/sys/class/net")))
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                print("connect ok")
+            except OSError as exc:
+                print("connect failed", type(exc).__name__)
+            """,
+            echo=seen.append,
+        )
+    assert "ifaces ['lo']" in seen
+    assert "connect failed ConnectionRefusedError" in seen
+
+
+def test_read_only_inputs_and_output_ownership(base_id: str, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "data.csv").write_text("a,b\n1,2\n")
+    params = tmp_path / "parameters.yaml"
+    params.write_text("k: v\n")
+    # writable by anyone on the host: only the read-only mount stands in the way
+    for path in (inputs, inputs / "data.csv", params):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run\n")
+    seen: list[str] = []
+    _run(
+        base_id,
+        """
+        import os
+        for target in ("/in/data.csv", "/in/new.txt", "/params.yaml"):
+            try:
+                with open(target, "a") as f:
+                    f.write("tampered")
+                print("wrote", target)
+            except OSError as exc:
+                print("refused", target, exc.errno)
+        print("params", open("/params.yaml").read().strip())
+        os.makedirs("/out/sub/deeper")
+        with open("/out/sub/deeper/pred.txt", "w") as f:
+            f.write("0.5\\n")
+        with open("/out/stale.txt", "w") as f:
+            f.write("overwritten\\n")
+        os.symlink("/etc/passwd", "/out/link")
+        """,
+        [
+            Mount(inputs, "/in", read_only=True),
+            Mount(params, "/params.yaml", read_only=True),
+            Mount(out, "/out", read_only=False),
+        ],
+        echo=seen.append,
+    )
+    for target in ("/in/data.csv", "/in/new.txt", "/params.yaml"):
+        assert f"refused {target} 30" in seen  # EROFS
+    assert "params k: v" in seen
+    assert (inputs / "data.csv").read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in inputs.iterdir()) == ["data.csv"]
+    assert params.read_text() == "k: v\n"
+    assert (out / "sub" / "deeper" / "pred.txt").read_text() == "0.5\n"
+    assert (out / "stale.txt").read_text() == "overwritten\n"
+    me = (os.getuid(), os.getgid())
+    for path in [out, *out.rglob("*")]:
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == me, path
+    # the symlink was chowned itself, never its target
+    assert os.stat("/etc/passwd").st_uid == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root callers run as the sandbox uid")
+def test_root_caller_unreadable_input_is_a_clear_error(base_id: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "x").write_text("x")
+    (secret / "x").chmod(0o600)
+    with pytest.raises(DockerError, match=r"not readable by the sandbox user"):
+        _run(base_id, "pass", [Mount(secret, "/in", read_only=True)])
+
+
+def test_ensure_image_builds_once(client, tmp_path: Path) -> None:
+    ctx = tmp_path / "project"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nCOPY hello.txt /hello.txt\n")
+    (ctx / "hello.txt").write_text("one\n")
+    tag = f"medperf-action-test/build:{uuid.uuid4().hex[:12]}"
+    try:
+        first: list[str] = []
+        id1 = ensure_image(tag, ctx, None, log=first.append, client=client)
+        assert id1.startswith("sha256:")
+        assert any(line.startswith("building image") for line in first)
+
+        second: list[str] = []
+        id2 = ensure_image(tag, ctx, ctx / "Dockerfile", log=second.append, client=client)
+        assert id2 == id1
+        assert not any(line.startswith("building image") for line in second)
+        assert any("up to date" in line for line in second)
+
+        (ctx / "hello.txt").write_text("two\n")
+        assert ensure_image(tag, ctx, None, no_build=True, log=lambda _l: None) == id1
+        third: list[str] = []
+        id3 = ensure_image(tag, ctx, None, log=third.append, client=client)
+        assert id3 != id1
+        assert any(line.startswith("building image") for line in third)
+        seen: list[str] = []
+        run_container(id3, ["cat", "/hello.txt"], [], cube="built", task="check", echo=seen.append)
+        assert seen == ["two"]
+    finally:
+        client.images.remove(tag, force=True)
+        for image_id in {locals().get("id1"), locals().get("id3")} - {None}:
+            with contextlib.suppress(Exception):
+                client.images.remove(image_id, force=True)
+
+
+def test_build_error_and_missing_image(client, tmp_path: Path) -> None:
+    ctx = tmp_path / "broken"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo about to fail && exit 7\n")
+    tag = f"medperf-action-test/broken:{uuid.uuid4().hex[:12]}"
+    with pytest.raises(DockerError, match=r"building image .* failed") as info:
+        ensure_image(tag, ctx, None, log=lambda _l: None, client=client)
+    assert "about to fail" in str(info.value)
+    with pytest.raises(DockerError, match="not available locally"):
+        ensure_image(tag, None, None, pull=False, client=client)
+
+
+def test_sigint_removes_container(base_id: str, client, tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import signal, sys
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            from medperf_action.docker_runner import run_container
+            try:
+                code = "import time; print('ready'); time.sleep(60)"
+                run_container(
+                    {base_id!r}, ["python3", "-c", code], [], cube="sig", task="t",
+                    extra_labels={{"test-marker": {marker!r}}},
+                    echo=lambda line: print(line, flush=True),
+                )
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(130)
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert client.containers.list(filters={"label": f"test-marker={marker}"})
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in out
+    assert not client.containers.list(all=True, filters={"label": f"test-marker={marker}"})

@@ -1,0 +1,215 @@
+"""`medperf-action test` end to end: real images, real containers, the example benchmark.
+
+Few and meaningful: the example's metrics checked against scikit-learn, the step cache,
+and a misbehaving model (exit code, time limit, network, read-only input).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import tarfile
+from pathlib import Path
+
+import pytest
+import sklearn.metrics as skm
+from click.testing import CliRunner
+
+from medperf_action.cli import main
+from medperf_action.docker_runner import LABEL
+from medperf_action.schemas import validator
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+MISBEHAVING = Path(__file__).resolve().parent / "cubes" / "misbehaving"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def run_test(cache: Path, *args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "test",
+            "--registry",
+            str(EXAMPLES / "registry"),
+            "--benchmark",
+            "breast-cancer",
+            "--quiet",
+            *args,
+        ],
+        env={"MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": ""},
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _rows(path: Path) -> dict[str, str]:
+    with open(path, newline="") as handle:
+        return {row[0]: row[1] for row in list(csv.reader(handle))[1:]}
+
+
+def _step_output(cache: Path, summary: dict, role: str, task: str, name: str) -> Path:
+    record = next(t for t in summary["tasks"] if t["role"] == role and t["task"] == task)
+    return cache / "steps" / record["cache_key"] / "outputs" / name
+
+
+def test_example_metrics_match_scikit_learn_and_rerun_is_cached(
+    cache: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = run_test(
+        cache,
+        "--model",
+        str(EXAMPLES / "model"),
+        "--model-id",
+        "breast-cancer-centroid",
+        "--output",
+        str(out),
+    )
+    assert code == 0, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(validator("summary").iter_errors(summary)) == []
+    assert summary["passed"] is True
+    assert all(not t["cached"] and t["exit_code"] == 0 for t in summary["tasks"])
+    assert len(summary["tasks"]) == 7
+    assert all(c["image_id"].startswith("sha256:") for c in summary["cubes"].values())
+
+    # The metrics, recomputed here with scikit-learn from the same demo labels and the
+    # predictions the two models wrote.
+    with tarfile.open(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz") as tar:
+        tar.extractall(tmp_path / "demo", filter="data")
+    labels = {k: int(v) for k, v in _rows(tmp_path / "demo" / "labels" / "labels.csv").items()}
+    for subject, key in (("candidate", "candidate"), ("reference_model", "reference")):
+        preds_dir = _step_output(cache, summary, subject, "infer", "output_path")
+        probs = {k: float(v) for k, v in _rows(preds_dir / "predictions.csv").items()}
+        assert probs.keys() == labels.keys()
+        ids = sorted(labels)
+        y = [labels[i] for i in ids]
+        p = [probs[i] for i in ids]
+        hard = [int(x >= 0.5) for x in p]
+        tn, fp, _fn, _tp = skm.confusion_matrix(y, hard).ravel()
+        expected = {
+            "auc": skm.roc_auc_score(y, p),
+            "accuracy": skm.accuracy_score(y, hard),
+            "sensitivity": skm.recall_score(y, hard),
+            "specificity": tn / (tn + fp),
+            "f1": skm.f1_score(y, hard),
+        }
+        got = summary["metrics"][key]
+        for name, value in expected.items():
+            assert got[name] == pytest.approx(value, abs=1e-9), (subject, name)
+    assert summary["metrics"]["candidate"] != summary["metrics"]["reference"]
+
+    # What the user sees, and what lands on disk, owned by the caller.
+    assert "candidate" in stdout and "reference" in stdout and "auc" in stdout
+    for name in ("results.yaml", "reference-results.yaml", "statistics.yaml", "summary.json"):
+        assert (out / name).stat().st_uid == os.getuid()
+    assert len(list((out / "logs").glob("*.log"))) == 7
+    for path in (cache / "steps").rglob("*"):
+        assert path.lstat().st_uid == os.getuid(), path
+
+    # A second identical run reuses every step.
+    code, _, stderr = run_test(cache, "--model", str(EXAMPLES / "model"), "--output", str(out))
+    assert code == 0, stderr
+    again = json.loads((out / "summary.json").read_text())
+    assert all(t["cached"] for t in again["tasks"])
+    assert again["metrics"] == summary["metrics"]
+
+
+def test_changed_model_reruns_only_what_depends_on_it(cache: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(EXAMPLES / "model", model)
+    script = model / "project" / "mlcube.py"
+    script.write_text(script.read_text() + "\n# a change that rebuilds the image\n")
+    code, _, stderr = run_test(cache, "--model", str(model), "--output", str(tmp_path / "out"))
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    cached = {(t["role"], t["task"], t.get("subject")): t["cached"] for t in summary["tasks"]}
+    assert cached == {
+        ("data_preparator", "prepare", None): True,
+        ("data_preparator", "sanity_check", None): True,
+        ("data_preparator", "statistics", None): True,
+        ("candidate", "infer", "candidate"): False,
+        ("reference_model", "infer", "reference_model"): True,
+        # Same predictions bytes, so the candidate's evaluation is found in the cache.
+        ("evaluator", "evaluate", "candidate"): True,
+        ("evaluator", "evaluate", "reference_model"): True,
+    }
+
+
+def _misbehaving(tmp_path: Path, **params: str) -> Path:
+    cube = tmp_path / "misbehaving"
+    shutil.copytree(MISBEHAVING, cube)
+    text = "".join(f"{k}: {v}\n" for k, v in params.items())
+    (cube / "mlcube" / "workspace" / "parameters.yaml").write_text(text)
+    return cube
+
+
+def test_failing_model_is_reported_with_cube_task_and_exit_code(
+    cache: Path, tmp_path: Path, docker_client
+) -> None:
+    code, _, stderr = run_test(
+        cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--model-id", "bad-model"
+    )
+    assert code == 1
+    assert "bad-model" in stderr and "infer" in stderr and "exit code 3" in stderr
+    assert "giving up on purpose" in stderr  # the last lines of its log
+    assert "Traceback" not in stderr
+    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_model_past_its_time_limit_is_killed_and_removed(
+    cache: Path, tmp_path: Path, docker_client
+) -> None:
+    cube = _misbehaving(tmp_path, mode="sleep")
+    code, _, stderr = run_test(cache, "--model", str(cube), "--timeout", "3")
+    assert code == 1
+    assert "time limit" in stderr and "infer" in stderr
+    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        code, _, stderr = run_test(
+            cache,
+            "--model",
+            str(_misbehaving(tmp_path, mode="probe", port=str(port))),
+            "--output",
+            str(tmp_path / "out"),
+        )
+    finally:
+        listener.close()
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    probe = json.loads(
+        (
+            _step_output(cache, summary, "candidate", "infer", "output_path") / "probe.json"
+        ).read_text()
+    )
+    assert probe["interfaces"] == ["lo"]
+    assert probe["connect"] == "ConnectionRefusedError"
+    assert probe["write_input"] == "OSError"  # EROFS
+    assert probe["create_in_input"] == "OSError"
+    assert probe["uid"] != 0
+    # The prepared data the model read is unchanged: its hash still names its cache entry.
+    from medperf_action.fetch import sha256_tree
+
+    record = next(t for t in summary["tasks"] if t["role"] == "candidate")
+    data = _step_output(cache, summary, "data_preparator", "prepare", "output_path")
+    assert sha256_tree(data) == record["inputs"]["data_path"]
+    assert "overwritten" not in (data / "data.csv").read_text()
