@@ -274,6 +274,66 @@ def _local_image(client: docker.DockerClient, image: str) -> Any | None:
         return None
 
 
+def _engine_get(path: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET a Docker Engine API path over its unix socket, without the SDK.
+
+    Only for the read-only look-ups on the hot path of a cached run (importing the SDK
+    and requests costs more than the whole look-up). Raises OSError when the engine is
+    not on a local unix socket; callers then use the SDK.
+    """
+    import http.client
+    import json
+    import socket
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        raise OSError(f"DOCKER_HOST {host} is not a unix socket")
+    sock_path = host[len("unix://") :]
+
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(sock_path)
+
+    conn = _UnixConnection("localhost", timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": "docker"})
+        response = conn.getresponse()
+        body = response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(str(exc)) from exc
+    finally:
+        conn.close()
+    return response.status, json.loads(body) if body else None
+
+
+def lookup_image(
+    image: str,
+    build_context: Path | None,
+    build_file: Path | None,
+) -> dict[str, Any] | None:
+    """The engine's record of ``image`` if it is present and current, else None.
+
+    Current means: built from a context whose hash it carries (when there is a build
+    context), or simply present (when there is none). None also when the engine cannot be
+    asked this way; :func:`ensure_image` then does the full job through the SDK.
+    """
+    import urllib.parse
+
+    try:
+        status, info = _engine_get(f"/images/{urllib.parse.quote(image, safe='')}/json")
+    except (OSError, ValueError):
+        return None
+    if status != 200 or not isinstance(info, dict):
+        return None
+    if build_context is not None:
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        if labels.get(CONTEXT_HASH_LABEL) != context_hash(build_context, build_file):
+            return None
+    return info
+
+
 def ensure_image(
     image: str,
     build_context: Path | None,

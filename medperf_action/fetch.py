@@ -39,13 +39,12 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from medperf_action.errors import MedperfError
+
+if TYPE_CHECKING:  # requests is imported only when something is downloaded over HTTP
+    import requests
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_MAX_TOTAL_BYTES = 20 << 30
@@ -227,6 +226,14 @@ def make_session(
 
     ``Retry-After`` is honoured on 429 and 503 (capped at MAX_RETRY_AFTER_SECONDS).
     """
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    class _CappedRetry(Retry):
+        def parse_retry_after(self, retry_after: str) -> float:
+            return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER_SECONDS)
+
     retry = _CappedRetry(
         total=retries,
         connect=retries,
@@ -243,11 +250,6 @@ def make_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-class _CappedRetry(Retry):
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER_SECONDS)
 
 
 def fetch(
@@ -352,6 +354,8 @@ def _download(
     headers: Mapping[str, str] | None,
 ) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file in ``blob_dir``; return it and its SHA-256."""
+    import requests
+
     request_headers = {"Accept-Encoding": "identity", **(headers or {})}
     for attempt in range(1, STREAM_ATTEMPTS + 1):
         try:

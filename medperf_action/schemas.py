@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from medperf_action.yamlload import Document, KeyPath, Mark
+
+if TYPE_CHECKING:  # jsonschema is imported only when a document is schema-checked
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 #: kind -> schema file name
 SCHEMA_FILES = {
@@ -40,6 +42,8 @@ def schema_dir() -> Path:
 
 @functools.cache
 def _registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
+    from referencing import Registry, Resource
+
     schemas: dict[str, dict[str, Any]] = {}
     resources = []
     for path in sorted(schema_dir().glob("*.schema.json")):
@@ -55,6 +59,8 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 @functools.cache
 def validator(kind: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     registry, _ = _registry()
     schema = load_schema(kind)
     cls = jsonschema.validators.validator_for(schema)
@@ -157,3 +163,33 @@ def schema_problems(kind: str, doc: Document) -> Iterator[SchemaProblem]:
         problems.append((path, doc.mark(path), message, show_value(value), expected))
     problems.sort(key=lambda p: (p[1].line, p[1].col))
     yield from problems
+
+
+@functools.cache
+def _schemas_digest() -> str:
+    """Changes whenever any schema file does, so a memo never outlives its schema."""
+    digest = hashlib.sha256()
+    for path in sorted(schema_dir().glob("*.schema.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _memo_path(kind: str, text: str) -> Path:
+    from medperf_action.fetch import cache_dir
+
+    key = f"{_schemas_digest()}\0{kind}\0{text}"
+    return cache_dir() / "schema-ok" / hashlib.sha256(key.encode()).hexdigest()
+
+
+def known_valid(kind: str, text: str) -> bool:
+    """Whether this exact document already passed this schema (skips loading jsonschema)."""
+    return _memo_path(kind, text).is_file()
+
+
+def remember_valid(kind: str, text: str) -> None:
+    path = _memo_path(kind, text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass  # a read-only cache only costs speed

@@ -23,7 +23,7 @@ from medperf_action.cube import (
 )
 from medperf_action.errors import MedperfError, UsageError
 from medperf_action.findings import Finding, Severity, show_value
-from medperf_action.schemas import SCHEMA_FILES, schema_problems
+from medperf_action.schemas import SCHEMA_FILES, known_valid, remember_valid, schema_problems
 from medperf_action.yamlload import (
     Document,
     KeyPath,
@@ -31,6 +31,8 @@ from medperf_action.yamlload import (
     YamlError,
     format_path,
     load_file,
+    load_text,
+    read_text,
 )
 
 KINDS = tuple(SCHEMA_FILES)
@@ -127,7 +129,8 @@ class _Checker:
     def load(self, kind: str) -> Any:
         """Parse and schema-check; returns the data, or None when it could not be parsed."""
         try:
-            self.doc = load_file(self.path)
+            text = read_text(self.path)
+            self.doc = load_text(text)
         except YamlError as exc:
             self.report.findings.append(
                 Finding(
@@ -149,7 +152,12 @@ class _Checker:
                 "YAML would keep only the last value",
                 mark=dup.mark,
             )
-        for path, mark, message, value, expected in schema_problems(kind, self.doc):
+        if known_valid(kind, text):
+            return self.doc.data
+        problems = list(schema_problems(kind, self.doc))
+        if not problems:
+            remember_valid(kind, text)
+        for path, mark, message, value, expected in problems:
             self.report.findings.append(
                 Finding(
                     "error",

@@ -435,34 +435,46 @@ def _parallel(
 
 
 def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor) -> None:
-    from medperf_action.docker_runner import ensure_image, get_client
+    """Each distinct image present and current: looked up cheaply, else built or pulled."""
+    from medperf_action.docker_runner import ensure_image, get_client, lookup_image
 
-    client = get_client()
+    client_lock = threading.Lock()
+    clients: list[Any] = []
+
+    def client() -> Any:
+        with client_lock:
+            if not clients:
+                clients.append(get_client())
+            return clients[0]
 
     def one(p: Participant) -> None:
         context = p.cube.build_context if p.build and p.cube.build_context else None
         if context is not None and not context.is_dir():
             context = None
+        build_file = p.cube.build_file if context else None
         p.image = p.image or p.cube.image
-        p.image_id = ensure_image(
-            p.image,
-            context,
-            p.cube.build_file if context else None,
-            no_build=opts.no_build,
-            log=lambda line: opts.log(f"[{p.label} build] {line}"),
-            client=client,
-        )
+        info = None if opts.no_build else lookup_image(p.image, context, build_file)
+        if info is None:
+            image_id = ensure_image(
+                p.image,
+                context,
+                build_file,
+                no_build=opts.no_build,
+                client=client(),
+                log=lambda line: opts.log(f"[{p.label} build] {line}"),
+            )
+            info = client().images.get(image_id).attrs
+        p.image_id = str(info["Id"])
         if p.digest is None:
-            repo_digests = client.images.get(p.image_id).attrs.get("RepoDigests") or []
+            repo_digests = info.get("RepoDigests") or []
             p.digest = repo_digests[0] if repo_digests else None
 
     # One build per distinct image (the reference model may share the candidate's image).
     by_image: dict[str, list[Participant]] = {}
     for p in parts.values():
         by_image.setdefault(p.image or p.cube.image, []).append(p)
-    futures = [pool.submit(one, group[0]) for group in by_image.values()]
-    for f in futures:
-        f.result()
+    for future in [pool.submit(one, group[0]) for group in by_image.values()]:
+        future.result()
     for group in by_image.values():
         for p in group[1:]:
             p.image, p.image_id, p.digest = group[0].image, group[0].image_id, group[0].digest

@@ -132,6 +132,9 @@ def test_changed_model_reruns_only_what_depends_on_it(cache: Path, tmp_path: Pat
     shutil.copytree(EXAMPLES / "model", model)
     script = model / "project" / "mlcube.py"
     script.write_text(script.read_text() + "\n# a change that rebuilds the image\n")
+    # Its own tag, so that the example's image is left as it was.
+    manifest = model / "mlcube" / "mlcube.yaml"
+    manifest.write_text(manifest.read_text().replace("medperf-action-example/model:", "medperf-action-test/model-changed:"))
     code, _, stderr = run_test(cache, "--model", str(model), "--output", str(tmp_path / "out"))
     assert code == 0, stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
