@@ -237,6 +237,34 @@ def read_paths(root: Path) -> tuple[Path, Path]:
 # Steps
 
 
+def step_key(
+    image_id: str | None,
+    cube: Cube,
+    task_name: str,
+    input_hashes: dict[str, str],
+    gpus: bool,
+) -> str:
+    """The cache key of one step: everything that can change what it writes.
+
+    The image ID (so a rebuilt image is never mistaken for the old one), the content hash
+    of every input (data, parameters file, additional files), and how the task is called.
+    """
+    task = cube.tasks[task_name]
+    doc = {
+        "v": CACHE_VERSION,
+        "image_id": image_id,
+        "format": cube.format,
+        "task": task_name,
+        "entrypoint": task.entrypoint,
+        "command": task.command,
+        "run_args": task.run_args,
+        "inputs": dict(sorted(input_hashes.items())),
+        "outputs": {n: [p.type, p.path] for n, p in sorted(task.outputs.items())},
+        "gpus": gpus and cube.accelerator_count > 0,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
 class Runner:
     """Runs (or takes from the cache) one task of one cube at a time, thread-safely."""
 
@@ -257,19 +285,7 @@ class Runner:
         task = cube.tasks[task_name]
         inputs = self._complete_inputs(cube, task_name, given)
         hashes = {name: sha256_tree(path) for name, path in sorted(inputs.items())}
-        key_doc = {
-            "v": CACHE_VERSION,
-            "image_id": who.image_id,
-            "format": cube.format,
-            "task": task_name,
-            "entrypoint": task.entrypoint,
-            "command": task.command,
-            "run_args": task.run_args,
-            "inputs": hashes,
-            "outputs": {n: [p.type, p.path] for n, p in sorted(task.outputs.items())},
-            "gpus": self.opts.gpus and cube.accelerator_count > 0,
-        }
-        key = hashlib.sha256(json.dumps(key_doc, sort_keys=True, default=str).encode()).hexdigest()
+        key = step_key(who.image_id, cube, task_name, hashes, self.opts.gpus)
         final = self.cache / "steps" / key
         record: dict[str, Any] = {
             "role": who.key,

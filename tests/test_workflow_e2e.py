@@ -134,7 +134,11 @@ def test_changed_model_reruns_only_what_depends_on_it(cache: Path, tmp_path: Pat
     script.write_text(script.read_text() + "\n# a change that rebuilds the image\n")
     # Its own tag, so that the example's image is left as it was.
     manifest = model / "mlcube" / "mlcube.yaml"
-    manifest.write_text(manifest.read_text().replace("medperf-action-example/model:", "medperf-action-test/model-changed:"))
+    manifest.write_text(
+        manifest.read_text().replace(
+            "medperf-action-example/model:", "medperf-action-test/model-changed:"
+        )
+    )
     code, _, stderr = run_test(cache, "--model", str(model), "--output", str(tmp_path / "out"))
     assert code == 0, stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -216,3 +220,49 @@ def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: 
     data = _step_output(cache, summary, "data_preparator", "prepare", "output_path")
     assert sha256_tree(data) == record["inputs"]["data_path"]
     assert "overwritten" not in (data / "data.csv").read_text()
+
+
+def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["test", "--model", str(EXAMPLES / "model")], env={"MEDPERF_ACTION_CACHE": str(cache)}
+    )
+    assert result.exit_code == 2 and "--data-preparator is needed" in result.stderr
+    result = runner.invoke(
+        main,
+        [
+            "test",
+            "--model",
+            str(EXAMPLES / "model"),
+            "--benchmark",
+            "nope",
+            "--registry",
+            str(EXAMPLES / "registry"),
+        ],
+        env={"MEDPERF_ACTION_CACHE": str(cache)},
+    )
+    assert result.exit_code == 1 and "not found in the registry" in result.stderr
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    _misbehaving(tmp_path, mode="exit3")
+    result = runner.invoke(
+        main,
+        [
+            "test",
+            "--registry",
+            str(EXAMPLES / "registry"),
+            "--benchmark",
+            "breast-cancer",
+            "--quiet",
+            "--model",
+            str(tmp_path / "misbehaving"),
+        ],
+        env={
+            "MEDPERF_ACTION_CACHE": str(cache),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+    )
+    assert result.exit_code == 1
+    assert "passed=false" in output.read_text()
+    assert "exit code 3" in summary.read_text()

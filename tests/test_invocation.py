@@ -1,0 +1,187 @@
+"""Unit tests without Docker: how a task becomes arguments and mounts, step cache keys,
+and the demo dataset's paths.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medperf_action.cube import cube_from_data
+from medperf_action.invocation import HostMount, InvocationError, build_invocation, output_location
+from medperf_action.workflow import WorkflowError, read_paths, step_key
+
+MLCUBE = """
+name: m
+docker: {image: a/b:1}
+tasks:
+  infer:
+    parameters:
+      inputs: {data_path: data/, parameters_file: parameters.yaml, weights: additional_files/w.bin}
+      outputs: {output_path: {type: directory, default: predictions}}
+  evaluate:
+    entrypoint: python3 /app/eval.py --verbose
+    parameters:
+      inputs: {predictions: predictions/, labels: labels/}
+      outputs: {output_path: {type: file, default: results.yaml}}
+"""
+
+CONTAINER_CONFIG = """
+container_type: DockerImage
+image: a/b:1
+tasks:
+  prepare:
+    run_args:
+      command: /project/prepare.py --fast
+      environment: {SEED: 7}
+      shm_size: 2g
+    input_volumes:
+      data_path: {mount_path: /medperf/data, type: directory}
+      parameters_file: {mount_path: /medperf/parameters.yaml, type: file}
+    output_volumes:
+      output_path: {mount_path: /medperf/out, type: directory}
+      report_file: {mount_path: /medperf/report.yaml, type: file}
+"""
+
+
+def cube(tmp_path: Path, text: str, name: str = "mlcube.yaml"):
+    manifest = tmp_path / name
+    manifest.write_text(text)
+    return cube_from_data(manifest, yaml.safe_load(text))
+
+
+def test_mlcube_convention_task_name_then_one_mount_per_parameter(tmp_path: Path) -> None:
+    c = cube(tmp_path, MLCUBE)
+    ws = tmp_path / "workspace"
+    (ws / "additional_files").mkdir(parents=True)
+    (ws / "additional_files" / "w.bin").write_bytes(b"w")
+    (ws / "parameters.yaml").write_text("a: 1\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out" / "output_path"
+    inv = build_invocation(
+        c,
+        "infer",
+        {
+            "data_path": data,
+            "parameters_file": ws / "parameters.yaml",
+            "weights": ws / "additional_files" / "w.bin",
+        },
+        {"output_path": out},
+    )
+    assert inv.entrypoint is None
+    assert inv.args == [
+        "infer",
+        "--data_path=/mlcube_io0",
+        "--parameters_file=/mlcube_io1/parameters.yaml",
+        "--weights=/mlcube_io2/w.bin",
+        "--output_path=/mlcube_io3",
+    ]
+    assert inv.mounts == [
+        HostMount(data, "/mlcube_io0", True),
+        HostMount(ws, "/mlcube_io1", True),
+        HostMount(ws / "additional_files", "/mlcube_io2", True),
+        HostMount(out, "/mlcube_io3", False),
+    ]
+
+
+def test_mlcube_entrypoint_replaces_the_task_name_and_file_outputs_mount_their_folder(
+    tmp_path: Path,
+) -> None:
+    c = cube(tmp_path, MLCUBE)
+    preds, labels = tmp_path / "p", tmp_path / "l"
+    preds.mkdir()
+    labels.mkdir()
+    results = output_location(c.tasks["evaluate"].outputs["output_path"], tmp_path / "step")
+    assert results == tmp_path / "step" / "output_path" / "results.yaml"
+    inv = build_invocation(
+        c, "evaluate", {"predictions": preds, "labels": labels}, {"output_path": results}
+    )
+    assert inv.entrypoint == ["python3", "/app/eval.py", "--verbose"]
+    assert inv.args == [
+        "--predictions=/mlcube_io0",
+        "--labels=/mlcube_io1",
+        "--output_path=/mlcube_io2/results.yaml",
+    ]
+    assert inv.mounts[2] == HostMount(results.parent, "/mlcube_io2", False)
+
+
+def test_same_folder_is_mounted_once(tmp_path: Path) -> None:
+    c = cube(tmp_path, MLCUBE)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    inv = build_invocation(
+        c,
+        "evaluate",
+        {"predictions": shared, "labels": shared},
+        {"output_path": tmp_path / "o" / "r.yaml"},
+    )
+    assert inv.args[:2] == ["--predictions=/mlcube_io0", "--labels=/mlcube_io0"]
+    assert len(inv.mounts) == 2
+
+
+def test_container_config_convention_fixed_mounts_no_arguments(tmp_path: Path) -> None:
+    c = cube(tmp_path, CONTAINER_CONFIG, "container_config.yaml")
+    assert c.format == "container-config"
+    data, params = tmp_path / "d", tmp_path / "parameters.yaml"
+    out, report = tmp_path / "o", tmp_path / "r" / "report.yaml"
+    inv = build_invocation(
+        c,
+        "prepare",
+        {"data_path": data, "parameters_file": params},
+        {"output_path": out, "report_file": report},
+    )
+    assert inv.args == ["/project/prepare.py", "--fast"]  # run_args.command, split
+    assert inv.entrypoint is None
+    assert inv.env == {"SEED": "7"}
+    assert inv.shm_size == "2g"
+    assert inv.mounts == [
+        HostMount(data, "/medperf/data", True),
+        HostMount(params, "/medperf/parameters.yaml", True),
+        HostMount(out, "/medperf/out", False),
+        HostMount(report, "/medperf/report.yaml", False),
+    ]
+
+
+def test_every_declared_parameter_needs_a_value(tmp_path: Path) -> None:
+    c = cube(tmp_path, MLCUBE)
+    with pytest.raises(InvocationError, match="parameters_file, weights"):
+        build_invocation(c, "infer", {"data_path": tmp_path}, {"output_path": tmp_path})
+    with pytest.raises(InvocationError, match="no task 'train'"):
+        build_invocation(c, "train", {}, {})
+
+
+def test_step_key_changes_with_image_inputs_and_call_but_not_order(tmp_path: Path) -> None:
+    c = cube(tmp_path, MLCUBE)
+    hashes = {"data_path": "a" * 64, "parameters_file": "b" * 64, "weights": "c" * 64}
+    base = step_key("sha256:" + "1" * 64, c, "infer", hashes, False)
+    assert base == step_key("sha256:" + "1" * 64, c, "infer", dict(reversed(hashes.items())), False)
+    assert base != step_key("sha256:" + "2" * 64, c, "infer", hashes, False)  # rebuilt image
+    assert base != step_key(
+        "sha256:" + "1" * 64, c, "infer", {**hashes, "parameters_file": "d" * 64}, False
+    )
+    assert base != step_key(
+        "sha256:" + "1" * 64, c, "infer", {**hashes, "data_path": "e" * 64}, False
+    )
+    other = cube(tmp_path, MLCUBE.replace("python3 /app/eval.py --verbose", "python3 /app/eval.py"))
+    key = step_key("x", c, "evaluate", {}, False)
+    assert key != step_key("x", other, "evaluate", {}, False)
+    # GPUs only matter for a cube that declares accelerators.
+    assert step_key("x", c, "infer", hashes, True) == step_key("x", c, "infer", hashes, False)
+
+
+def test_read_paths(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "paths.yaml").write_text("data_path: data\nlabels_path: labels\n")
+    assert read_paths(tmp_path) == (tmp_path / "data", tmp_path / "labels")
+    (tmp_path / "paths.yaml").write_text("data_path: ../data\nlabels_path: labels\n")
+    with pytest.raises(WorkflowError, match=r"'\.\.'"):
+        read_paths(tmp_path)
+    (tmp_path / "paths.yaml").write_text("data_path: missing\nlabels_path: labels\n")
+    with pytest.raises(WorkflowError, match="not in the archive"):
+        read_paths(tmp_path)
+    (tmp_path / "paths.yaml").unlink()
+    with pytest.raises(WorkflowError, match=r"no paths\.yaml"):
+        read_paths(tmp_path)
