@@ -232,8 +232,13 @@ def test_command(
         echo=None if quiet else echo,
         log=echo,
     )
-    with gha.group("medperf-action test"):
-        outcome = run_workflow(opts)
+    try:
+        with gha.group("medperf-action test"):
+            outcome = run_workflow(opts)
+    except Exception as exc:
+        gha.set_output("passed", "false")
+        gha.add_summary(f"### MedPerf compatibility test failed\n\n```\n{exc}\n```\n")
+        raise
     summary = outcome.summary
     if output is not None:
         write_output(output, summary, outcome.results, outcome.logs, outcome.statistics)
@@ -242,3 +247,71 @@ def test_command(
     gha.set_output("passed", "true")
     gha.set_output("summary-json", json.dumps(summary, separators=(",", ":")))
     gha.set_output("metrics-json", json.dumps(summary["metrics"], separators=(",", ":")))
+
+
+@main.command("package")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The assets folder to write (default: assets/ beside mlcube.yaml). Replaced whole.",
+)
+@click.option(
+    "--image-archive",
+    is_flag=True,
+    help="Also build the image and write image.tar.gz, a gzipped `docker save`.",
+)
+@click.option(
+    "--no-build", is_flag=True, help="With --image-archive: use the local image; never build."
+)
+@click.option("--role", type=ROLE_CHOICE, help="The cube's MedPerf role (default: inferred).")
+@clean_errors
+def package_command(
+    path: Path,
+    output: Path | None,
+    image_archive: bool,
+    no_build: bool,
+    role: str | None,
+) -> None:
+    """Validate the MLCube at PATH, then write its assets folder for publishing.
+
+    The equivalent of MedPerf's `scripts/package-mlcube.py --mlcube DIR`: mlcube.yaml,
+    parameters.yaml, additional_files.tar.gz (deterministic, no top-level folder),
+    optionally image.tar.gz, manifest.json and checksums.sha256 (`sha256sum -c` format).
+    The folder is written atomically: a failure leaves the previous one as it was.
+
+    Exit codes: 0 written, 1 invalid MLCube or packaging failed, 2 usage error.
+    """
+    from medperf_action import gha
+    from medperf_action.findings import render
+    from medperf_action.package import (
+        PackageError,
+        cube_manifest,
+        markdown_table,
+        package_cube,
+        table,
+    )
+    from medperf_action.validate import validate_path
+
+    report = validate_path(cube_manifest(path), role=role)
+    shown = render(report.findings, "github" if gha.in_actions() else "text")
+    if shown:
+        click.echo(shown, err=True)
+    if report.errors:
+        target = report.files[0] if report.files else str(path)
+        raise PackageError(
+            f"{target} is not a valid MLCube ({len(report.errors)} error(s), listed above); "
+            "nothing was written"
+        )
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    result = package_cube(report, output, image_archive=image_archive, no_build=no_build, log=log)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"assets written to {result.directory}")
+    click.echo(table(result))
+    gha.add_summary(markdown_table(result))
+    gha.set_output("assets-dir", str(result.directory))
+    gha.set_output("assets-json", json.dumps(result.manifest, separators=(",", ":")))
