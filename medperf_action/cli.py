@@ -315,3 +315,72 @@ def package_command(
     gha.add_summary(markdown_table(result))
     gha.set_output("assets-dir", str(result.directory))
     gha.set_output("assets-json", json.dumps(result.manifest, separators=(",", ":")))
+
+
+@main.command("publish")
+@click.option("--tag", required=True, help="The release's tag, e.g. v1.0.0.")
+@click.option("--repo", help="OWNER/REPO (default: $GITHUB_REPOSITORY).")
+@click.option(
+    "--assets",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("mlcube/assets"),
+    show_default=True,
+    help="The folder `medperf-action package` wrote.",
+)
+@click.option("--clobber", is_flag=True, help="Replace published assets that differ.")
+@click.option(
+    "--push-image",
+    "push_image",
+    metavar="REF",
+    help="Also push the image to this OCI reference and record its digest.",
+)
+@click.option("--token", help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
+@clean_errors
+def publish_command(
+    tag: str,
+    repo: str | None,
+    assets: Path,
+    clobber: bool,
+    push_image: str | None,
+    token: str | None,
+) -> None:
+    """Publish the packaged assets as the assets of a GitHub release.
+
+    The release for TAG is created if missing and reused if present. An asset whose
+    SHA-256 matches checksums.sha256 is left as it is; one that differs is replaced only
+    with --clobber, and without it nothing changes. Re-running after a failure finishes
+    the job without duplicates.
+    """
+    import os
+
+    from medperf_action import gha
+    from medperf_action.errors import UsageError
+    from medperf_action.publish import outputs_json, publish, write_record
+
+    repo = repo or os.environ.get("GITHUB_REPOSITORY")
+    if not repo or "/" not in repo:
+        raise UsageError("--repo OWNER/REPO is needed (or $GITHUB_REPOSITORY)")
+    image_digest = None
+    if push_image:
+        from medperf_action.publish import push_image as push
+
+        image_digest = push(assets, push_image, log=lambda line: click.echo(line, err=True))
+    release_url, published = publish(
+        repo,
+        tag,
+        assets,
+        clobber=clobber,
+        token=token,
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"release: {release_url}")
+    for item in published:
+        click.echo(f"{item.action:9}  {item.name}  {item.sha256}  {item.url}")
+    if image_digest:
+        click.echo(f"image: {image_digest}")
+    record = outputs_json(release_url, published, image_digest)
+    write_record(assets, record)
+    gha.set_output("release-url", release_url)
+    gha.set_output("assets-json", record)
+    if image_digest:
+        gha.set_output("image-digest", image_digest)

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine (run as root): installs what the
-# tests need (Python venv + test extras, Docker Engine + the python:3.11-slim base image),
+# tests need (Python venv + test extras, Docker Engine + the python:3.11-slim base image,
+# Debian's docker-registry),
 # then runs ruff and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 scripts/setup-docker.sh
+scripts/setup-registry.sh
+if ! command -v npm >/dev/null 2>&1; then
+  # npm fetches the pinned @octokit/openapi package the GitHub contract tests check against.
+  echo "test: apt-get install nodejs npm"
+  apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm </dev/null >/dev/null
+fi
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["github_server.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = "python:3.11-slim"
 
@@ -50,3 +52,59 @@ def docker_client() -> Iterator[Any]:
     for container in leftover:
         container.remove(force=True)
     assert not leftover, f"containers left behind: {[x.name for x in leftover]}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's docker-registry on 127.0.0.1 (scripts/setup-registry.sh installs it)."""
+    import shutil
+    import time
+    import urllib.request
+
+    if shutil.which("docker-registry") is None:
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "setup-registry.sh")],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
+    root = tmp_path_factory.mktemp("oci-registry")
+    port = _free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+    )
+    log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((root / "registry.log").read_text()) from None
+                time.sleep(0.1)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

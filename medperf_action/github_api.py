@@ -1,0 +1,137 @@
+"""The GitHub client: PyGithub against `GITHUB_API_URL`, with retries and clear errors.
+
+GitHub Enterprise and the test server are reached the same way, by base URL. The token
+comes from `--token` or `GITHUB_TOKEN` and is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from medperf_action.errors import MedperfError, UsageError
+
+if TYPE_CHECKING:
+    from github import Github
+
+DEFAULT_API_URL = "https://api.github.com"
+T = TypeVar("T")
+
+
+class GitHubError(MedperfError):
+    """GitHub refused or failed a request; the message says which and why."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_url() -> str:
+    return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+
+
+def resolve_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:
+    value = token or os.environ.get(env)
+    if not value:
+        raise UsageError(f"no GitHub token: pass --token or set {env}")
+    return value
+
+
+def _retry(fast: bool) -> Any:
+    """GitHub's retry policy, made safe for writes.
+
+    A 5xx or a rate limit (403/429, Retry-After honoured) is retried for every method:
+    GitHub answered, so it did not act. A connection lost after the request was sent is
+    retried only for idempotent methods; for a POST it surfaces, and re-running the
+    command finishes the job (every write here checks what is already there).
+    """
+    from github import GithubRetry
+
+    class _Retry(GithubRetry):
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            return bool(super().is_retry("GET", status_code, has_retry_after))
+
+    return _Retry(
+        total=5,
+        backoff_factor=0.01 if fast else 1.0,
+        secondary_rate_wait=1 if fast else 60,
+        status_forcelist=[429, *range(500, 600)],  # GithubRetry adds 403 itself
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
+    )
+
+
+def connect(token: str | None = None, *, base_url: str | None = None) -> Github:
+    """A PyGithub client with retries on 5xx and rate limits (honouring Retry-After).
+
+    `MEDPERF_ACTION_GITHUB_PAUSES=0` turns off PyGithub's pauses between requests and
+    shortens the back-off (the tests' own server needs no politeness).
+    """
+    from github import Auth, Github
+
+    fast = os.environ.get("MEDPERF_ACTION_GITHUB_PAUSES") == "0"
+    pauses: dict[str, Any] = (
+        {"seconds_between_requests": None, "seconds_between_writes": None} if fast else {}
+    )
+    return Github(
+        auth=Auth.Token(resolve_token(token)),
+        base_url=(base_url or api_url()).rstrip("/"),
+        retry=_retry(fast),
+        lazy=True,
+        timeout=60,
+        **pauses,
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a PyGithub or connection error, without secrets."""
+    from github import GithubException
+
+    if isinstance(exc, GithubException):
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = data.get("message") or str(exc)
+        errors = data.get("errors") or []
+        codes = ", ".join(
+            f"{e.get('field', '')} {e.get('code', '')}".strip()
+            for e in errors
+            if isinstance(e, dict)
+        )
+        return f"HTTP {exc.status}: {message}" + (f" ({codes})" if codes else "")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    cause = re.search(r"\(Caused by (\w+)\('?(.*?)'?\)\)", text)
+    if "Max retries exceeded" in text and cause:
+        return f"gave up after retries: {cause.group(2) or cause.group(1)}"
+    return f"{type(exc).__name__}: {text}"
+
+
+def is_status(exc: BaseException, status: int, code: str | None = None) -> bool:
+    """Whether exc is GitHub's answer `status` (and, for 422, carries error `code`)."""
+    from github import GithubException
+
+    if not isinstance(exc, GithubException) or exc.status != status:
+        return False
+    if code is None:
+        return True
+    errors = (exc.data or {}).get("errors") if isinstance(exc.data, dict) else None
+    return any(isinstance(e, dict) and e.get("code") == code for e in errors or [])
+
+
+@contextmanager
+def errors(action: str) -> Iterator[None]:
+    """Turn PyGithub's and requests' exceptions into GitHubError naming the action."""
+    import requests
+    from github import GithubException
+
+    try:
+        yield
+    except GithubException as exc:
+        raise GitHubError(f"{action}: {describe(exc)}", exc.status) from None
+    except requests.RequestException as exc:
+        raise GitHubError(f"{action}: {describe(exc)}") from None
+
+
+def call(action: str, fn: Callable[[], T]) -> T:
+    with errors(action):
+        return fn()
