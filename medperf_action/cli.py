@@ -126,17 +126,19 @@ def validate(
 @click.option(
     "--model",
     "model",
-    required=True,
     type=click.Path(path_type=Path, exists=True),
-    help="The candidate model's MLCube directory.",
+    help="The candidate model's MLCube directory (or give --model-id of a submitted one).",
 )
 @click.option("--benchmark", help="Benchmark id in the registry.")
 @click.option(
     "--registry",
-    type=click.Path(path_type=Path),
-    help="A local checkout of the registry (holding benchmarks/).",
+    help="The registry: a local checkout (PATH) or OWNER/REPO[@REF] read through the GitHub API.",
 )
-@click.option("--model-id", help="The candidate's id in the registry, for the summary.")
+@click.option(
+    "--model-id",
+    help="The candidate's id in the registry: names it in the summary, and without --model "
+    "the submitted mlcube is fetched from the registry.",
+)
 @click.option(
     "--data-preparator",
     type=click.Path(path_type=Path, exists=True),
@@ -184,9 +186,9 @@ def validate(
 @click.option("--quiet", is_flag=True, help="Do not echo the containers' logs.")
 @clean_errors
 def test_command(
-    model: Path,
+    model: Path | None,
     benchmark: str | None,
-    registry: Path | None,
+    registry: str | None,
     model_id: str | None,
     data_preparator: Path | None,
     evaluator: Path | None,

@@ -84,11 +84,14 @@ def display(path: Path) -> str:
 class _Checker:
     """Collects findings for one file."""
 
-    def __init__(self, path: Path, report: Report) -> None:
+    def __init__(
+        self, path: Path, report: Report, text: str | None = None, shown_as: str | None = None
+    ) -> None:
         self.path = path
-        self.file = display(path)
+        self.file = shown_as or display(path)
         self.report = report
         self.doc: Document | None = None
+        self.text = text
         report.files.append(self.file)
 
     def add(
@@ -129,7 +132,7 @@ class _Checker:
     def load(self, kind: str) -> Any:
         """Parse and schema-check; returns the data, or None when it could not be parsed."""
         try:
-            text = read_text(self.path)
+            text = read_text(self.path) if self.text is None else self.text
             self.doc = load_text(text)
         except YamlError as exc:
             self.report.findings.append(
@@ -485,9 +488,21 @@ def _check_id(check: _Checker, data: Any, field_name: str, expected: str, what: 
         )
 
 
-def validate_file(path: Path, kind: str) -> Report:
+def validate_file(
+    path: Path,
+    kind: str,
+    *,
+    text: str | None = None,
+    shown_as: str | None = None,
+) -> Report:
+    """Validate one registry or configuration file.
+
+    `text` gives the content when the file is not on disk (a registry read through the
+    GitHub API); `path` still gives its place (benchmarks/ID.yaml), and `shown_as` the
+    name findings use.
+    """
     report = Report(kind=kind)
-    check = _Checker(path, report)
+    check = _Checker(path, report, text, shown_as)
     data = check.load(kind)
     if data is None:
         return report
@@ -505,7 +520,13 @@ def validate_file(path: Path, kind: str) -> Report:
     if kind == "association":
         _check_id(check, data, "mlcube", stem, "the mlcube id")
         _check_id(check, data, "benchmark", path.parent.name, "the benchmark id")
-    if kind == "mlcube-entry" and isinstance(data, dict) and isinstance(data.get("path"), str):
+    local = text is None
+    if (
+        local
+        and kind == "mlcube-entry"
+        and isinstance(data, dict)
+        and isinstance(data.get("path"), str)
+    ):
         target = path.parent.parent / data["path"]
         if find_manifest(target) is None:
             check.error(

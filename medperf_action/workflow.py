@@ -59,6 +59,7 @@ class Participant:
     image_id: str | None = None
     digest: str | None = None
     build: bool = True
+    archive: dict[str, str] | None = None  # a published `docker save` (url, sha256)
 
     @property
     def label(self) -> str:
@@ -87,9 +88,10 @@ class StepResult:
 
 @dataclass
 class Options:
-    model: Path
+    model: Path | None = None
     model_id: str | None = None
-    registry: Path | None = None
+    registry: str | Path | None = None
+    registry_token: str | None = None
     benchmark: str | None = None
     data_preparator: Path | None = None
     evaluator: Path | None = None
@@ -169,6 +171,7 @@ def _from_entry(registry: Any, mlcube_id: str, key: str, cache: Path) -> Partici
         image=reference or image.get("name", ""),
         digest=reference,
         build=False,
+        archive=image.get("archive"),
     )
 
 
@@ -180,9 +183,13 @@ def resolve_participants(
         "reference_model": opts.reference_model,
         "evaluator": opts.evaluator,
     }
-    found: dict[str, Participant] = {
-        "candidate": Participant("candidate", opts.model_id, _load(opts.model, "candidate")),
-    }
+    if opts.model is not None:
+        candidate = Participant("candidate", opts.model_id, _load(opts.model, "candidate"))
+    elif opts.model_id is not None and registry is not None:
+        candidate = _from_entry(registry, opts.model_id, "candidate", cache)
+    else:
+        raise UsageError("give the candidate: --model DIR, or its registry id with --registry")
+    found: dict[str, Participant] = {"candidate": candidate}
     for key, override in overrides.items():
         if override is not None:
             found[key] = Participant(key, None, _load(override, key))
@@ -469,6 +476,11 @@ def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecut
             context = None
         build_file = p.cube.build_file if context else None
         p.image = p.image or p.cube.image
+        if p.archive is not None:
+            p.image_id = _load_archive(p, client())
+            info = client().images.get(p.image_id).attrs
+            p.digest = None
+            return
         info = None if opts.no_build else lookup_image(p.image, context, build_file)
         if info is None:
             image_id = ensure_image(
@@ -496,6 +508,22 @@ def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecut
             p.image, p.image_id, p.digest = group[0].image, group[0].image_id, group[0].digest
 
 
+def _load_archive(p: Participant, client: Any) -> str:
+    """A published `docker save` archive: fetched, hash-checked, loaded; its image ID."""
+    from medperf_action.fetch import fetch
+
+    assert p.archive is not None
+    got = fetch(p.archive["url"], p.archive["sha256"], name=f"{p.label} image")
+    try:
+        with open(got.path, "rb") as handle:
+            images = client.images.load(handle)
+    except Exception as exc:  # docker.errors.* and connection errors
+        raise WorkflowError(f"{p.label}: the image archive does not load: {exc}") from None
+    if not images:
+        raise WorkflowError(f"{p.label}: the image archive holds no image")
+    return str(images[0].id)
+
+
 def _metrics(path: Path) -> dict[str, Any]:
     from medperf_action.yamlload import YamlError, load_file
 
@@ -521,13 +549,13 @@ def _cleanup_containers(run_id: str) -> None:
 
 def run_workflow(opts: Options) -> Outcome:
     from medperf_action.fetch import cache_dir, fetch_and_extract
-    from medperf_action.registry import LocalRegistry
+    from medperf_action.registry import open_registry
 
     cache = opts.cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     started = now_iso()
     t0 = time.perf_counter()
-    registry = LocalRegistry.open(opts.registry) if opts.registry else None
+    registry = open_registry(opts.registry, opts.registry_token) if opts.registry else None
     benchmark = None
     if opts.benchmark:
         if registry is None:
