@@ -380,9 +380,185 @@ def publish_command(
         click.echo(f"{item.action:9}  {item.name}  {item.sha256}  {item.url}")
     if image_digest:
         click.echo(f"image: {image_digest}")
-    record = outputs_json(release_url, published, image_digest)
+    record = outputs_json(release_url, published, image_digest, repository=repo, tag=tag)
     write_record(assets, record)
     gha.set_output("release-url", release_url)
     gha.set_output("assets-json", record)
     if image_digest:
         gha.set_output("image-digest", image_digest)
+
+
+def _registry_option(func: F) -> F:
+    return click.option(
+        "--registry",
+        help="The registry, OWNER/REPO[@REF] (default: from .medperf.yml).",
+    )(func)
+
+
+@main.command("submit")
+@_registry_option
+@click.option("--mlcube-id", help="The id to register (default: `id` in .medperf.yml).")
+@click.option("--name", help="A human-readable name (default: `name` in .medperf.yml).")
+@click.option("--role", type=ROLE_CHOICE, help="Default: the role package recorded.")
+@click.option("--description", help="A short description for the registry.")
+@click.option(
+    "--assets",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The assets folder publish wrote release.json into (default: <mlcube>/assets).",
+)
+@click.option("--config", type=click.Path(path_type=Path), help="Default: .medperf.yml.")
+@click.option(
+    "--token",
+    help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, "
+    "then $GITHUB_TOKEN). Never printed.",
+)
+@clean_errors
+def submit_command(
+    registry: str | None,
+    mlcube_id: str | None,
+    name: str | None,
+    role: str | None,
+    description: str | None,
+    assets: Path | None,
+    config: Path | None,
+    token: str | None,
+) -> None:
+    """Propose the published MLCube to the registry as mlcubes/<id>.yaml (a PR).
+
+    The equivalent of `medperf mlcube submit`. The PR comes from your fork of the
+    registry, on the branch medperf/submit/<id>; running it again updates the same PR.
+    """
+    from medperf_action import gha
+    from medperf_action.errors import UsageError
+    from medperf_action.gitops import Submission, load_repo_config, registry_token, submit
+    from medperf_action.registry import open_registry
+
+    cfg = load_repo_config(config)
+    registry = registry or cfg.get("registry")
+    mlcube_id = mlcube_id or cfg.get("id")
+    if not registry or not mlcube_id:
+        raise UsageError("--registry and --mlcube-id are needed (or a .medperf.yml with them)")
+    assets = assets or Path(cfg.get("mlcube", "mlcube")) / "assets"
+    manifest = assets / "manifest.json"
+    recorded = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    sub = Submission(
+        mlcube_id=mlcube_id,
+        name=name or cfg.get("name") or recorded.get("name") or mlcube_id,
+        role=role or cfg.get("role") or recorded.get("role") or "model",
+        description=description,
+    )
+    token = registry_token(token)
+    proposed, _ = submit(open_registry(registry, token), sub, assets, token=token)
+    verb = "opened" if proposed.created else "updated" if proposed.file_written else "unchanged"
+    click.echo(f"{verb}: {proposed.url}")
+    gha.set_output("pr-url", proposed.url)
+
+
+@main.command("associate")
+@_registry_option
+@click.option("--benchmark", "benchmark_id", help="Default: the first in .medperf.yml.")
+@click.option("--mlcube", "mlcube_id", help="Your mlcube's id (default: from .medperf.yml).")
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, exists=True),
+    help="Test this MLCube directory instead of the submitted one.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--config", type=click.Path(path_type=Path), help="Default: .medperf.yml.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Time limit per task, in seconds.",
+)
+@click.option("--gpus", is_flag=True, help="Give GPUs to cubes that declare accelerators.")
+@click.option("--quiet", is_flag=True, help="Do not echo the containers' logs.")
+@click.option(
+    "--token",
+    help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, "
+    "then $GITHUB_TOKEN). Never printed.",
+)
+@clean_errors
+def associate_command(
+    registry: str | None,
+    benchmark_id: str | None,
+    mlcube_id: str | None,
+    model: Path | None,
+    yes: bool,
+    config: Path | None,
+    timeout_s: float,
+    gpus: bool,
+    quiet: bool,
+    token: str | None,
+) -> None:
+    """Test against the benchmark, then request the association (a PR with the summary).
+
+    The equivalent of `medperf mlcube associate`. Refused while a request for the pair is
+    pending or approved; allowed again after a rejection.
+    """
+    from medperf_action import gha
+    from medperf_action.errors import UsageError
+    from medperf_action.gitops import associate, load_repo_config, registry_token
+    from medperf_action.registry import open_registry
+    from medperf_action.report import text_report
+    from medperf_action.workflow import Options, run_workflow
+
+    cfg = load_repo_config(config)
+    registry = registry or cfg.get("registry")
+    benchmark_id = benchmark_id or next(iter(cfg.get("benchmarks") or []), None)
+    mlcube_id = mlcube_id or cfg.get("id")
+    if not registry or not benchmark_id or not mlcube_id:
+        raise UsageError("--registry, --benchmark and --mlcube are needed (or .medperf.yml)")
+    token = registry_token(token)
+    reg = open_registry(registry, token)
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    def run_test() -> dict[str, Any]:
+        opts = Options(
+            model=model,
+            model_id=mlcube_id,
+            registry=registry,
+            registry_token=token,
+            benchmark=benchmark_id,
+            timeout_s=timeout_s,
+            gpus=gpus,
+            echo=None if quiet else echo,
+            log=echo,
+        )
+        if model is None and not reg.has_mlcube(mlcube_id):
+            raise UsageError(f"{mlcube_id} is not in the registry yet: submit it, or pass --model")
+        return run_workflow(opts).summary
+
+    def confirm(summary: dict[str, Any]) -> bool:
+        click.echo(text_report(summary))
+        if yes or not sys.stdin.isatty():
+            return True
+        return click.confirm("Request this association?", default=True, err=True)
+
+    proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, confirm)
+    if proposed is None:
+        click.echo("not requested", err=True)
+        sys.exit(1)
+    click.echo(f"association requested: {proposed.url}")
+    if not proposed.labelled:
+        click.echo(
+            "note: your token may not label pull requests in the registry; the registry's "
+            "workflow labels the request when it verifies it",
+            err=True,
+        )
+    gha.set_output("pr-url", proposed.url)
+    gha.set_output("association-status", "PENDING")
+    if record:
+        gha.set_output("summary-json", json.dumps(record["summary"], separators=(",", ":")))
+
+
+# Command groups defined in their own modules (they import clean_errors from here).
+from medperf_action.cli_listings import association, benchmark, mlcube  # noqa: E402
+from medperf_action.cli_registry import registry  # noqa: E402
+
+for _group in (benchmark, mlcube, association, registry):
+    main.add_command(_group)

@@ -552,6 +552,11 @@ def safe_extract(
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.partial-"))
         try:
+            # mkdtemp makes it 0700; the extracted folder gets an ordinary folder's mode, so
+            # that a sandboxed container user can read what it holds.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
             _write(tar, plan, tmp, archive.name)
             try:
                 os.rename(tmp, dest)

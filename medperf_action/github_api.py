@@ -63,9 +63,13 @@ def _retry(fast: bool) -> Any:
     )
 
 
-def connect(token: str | None = None, *, base_url: str | None = None) -> Github:
+def connect(
+    token: str | None = None, *, base_url: str | None = None, anonymous: bool = False
+) -> Github:
     """A PyGithub client with retries on 5xx and rate limits (honouring Retry-After).
 
+    With `anonymous` and no token (neither `token` nor `GITHUB_TOKEN`), the client is
+    unauthenticated: enough to read public repositories, at GitHub's lower rate limit.
     `MEDPERF_ACTION_GITHUB_PAUSES=0` turns off PyGithub's pauses between requests and
     shortens the back-off (the tests' own server needs no politeness).
     """
@@ -75,8 +79,9 @@ def connect(token: str | None = None, *, base_url: str | None = None) -> Github:
     pauses: dict[str, Any] = (
         {"seconds_between_requests": None, "seconds_between_writes": None} if fast else {}
     )
+    have_token = bool(token or os.environ.get("GITHUB_TOKEN"))
     return Github(
-        auth=Auth.Token(resolve_token(token)),
+        auth=Auth.Token(resolve_token(token)) if have_token or not anonymous else None,
         base_url=(base_url or api_url()).rstrip("/"),
         retry=_retry(fast),
         lazy=True,

@@ -201,10 +201,17 @@ def outputs_json(
     release_url: str,
     published: list[Published],
     image_digest: str | None = None,
+    *,
+    repository: str | None = None,
+    tag: str | None = None,
 ) -> str:
     """What `submit` needs: the release, each asset's URL and SHA-256, the image digest."""
     assets = {p.name: {"url": p.url, "sha256": p.sha256, "size": p.size} for p in published}
     doc: dict[str, Any] = {"release_url": release_url, "assets": assets}
+    if repository:
+        doc["repository"] = repository
+    if tag:
+        doc["tag"] = tag
     if image_digest:
         doc["image"] = image_digest
     return json.dumps(doc, indent=2, sort_keys=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from medperf_action.errors import MedperfError, UsageError
 
 if TYPE_CHECKING:
+    from github import Github
     from github.Repository import Repository
 
 DEFAULT_LABELS = {
@@ -223,11 +224,12 @@ class Registry:
     def description(self) -> str:
         return self.source.description
 
-    def _read(self, rel: str, kind: str) -> dict[str, Any]:
+    def _read(self, rel: str, kind: str, text: str | None = None) -> dict[str, Any]:
         from medperf_action.validate import validate_file
         from medperf_action.yamlload import load_text
 
-        text = self.source.read(rel)
+        if text is None:
+            text = self.source.read(rel)
         if text is None:
             raise RegistryError(f"{rel}: not found in the registry {self.description}")
         shown = f"{self.description}/{rel}" if self.root is None else str(self.root / rel)
@@ -241,9 +243,10 @@ class Registry:
         return data
 
     def config(self) -> RegistryConfig:
-        if self.source.read("registry.yaml") is None:
+        text = self.source.read("registry.yaml")
+        if text is None:
             return RegistryConfig()
-        return RegistryConfig.from_data(self._read("registry.yaml", "registry"))
+        return RegistryConfig.from_data(self._read("registry.yaml", "registry", text))
 
     def benchmark(self, benchmark_id: str) -> dict[str, Any]:
         return self._read(benchmark_path(benchmark_id), "benchmark")
@@ -252,9 +255,9 @@ class Registry:
         return self._read(mlcube_path(mlcube_id), "mlcube-entry")
 
     def association(self, benchmark_id: str, mlcube_id: str) -> dict[str, Any] | None:
-        if self.source.read(association_path(benchmark_id, mlcube_id)) is None:
-            return None
-        return self._read(association_path(benchmark_id, mlcube_id), "association")
+        rel = association_path(benchmark_id, mlcube_id)
+        text = self.source.read(rel)
+        return None if text is None else self._read(rel, "association", text)
 
     def has_mlcube(self, mlcube_id: str) -> bool:
         return self.source.read(mlcube_path(mlcube_id)) is not None
@@ -285,10 +288,14 @@ class Registry:
         return (self.root / rel).resolve()
 
 
-def open_registry(location: str | Path, token: str | None = None) -> Registry:
+def open_registry(
+    location: str | Path, token: str | None = None, *, client: Github | None = None
+) -> Registry:
     """`--registry PATH` (a local checkout) or `--registry OWNER/REPO[@REF]` (GitHub).
 
     An existing local folder wins, so `examples/registry` is a path, not a repository.
+    A GitHub registry is read with `client` when given (e.g. an anonymous one), else
+    with a client for `token`.
     """
     path = Path(location)
     if path.is_dir():
@@ -300,7 +307,7 @@ def open_registry(location: str | Path, token: str | None = None) -> Registry:
         raise UsageError(f"--registry {location}: no such folder, and not OWNER/REPO[@REF]")
     from medperf_action.github_api import call, connect
 
-    gh = connect(token)
+    gh = client or connect(token)
     repo = gh.get_repo(f"{match.group(1)}/{match.group(2)}")
     ref = match.group(3) or call(
         f"read {match.group(1)}/{match.group(2)}", lambda: repo.default_branch

@@ -140,25 +140,27 @@ def _from_entry(registry: Any, mlcube_id: str, key: str, cache: Path) -> Partici
     assets = entry["assets"]
     digest = hashlib.sha256(json.dumps(assets, sort_keys=True).encode()).hexdigest()
     root = cache / "cubes" / digest
-    if not (root / "mlcube" / "mlcube.yaml").is_file():
+    # MedPerf's two formats: mlcube.yaml, or a container config (workspace/ beside it).
+    is_config = assets["mlcube"]["url"].rsplit("/", 1)[-1] == "container_config.yaml"
+    manifest = Path("container_config.yaml") if is_config else Path("mlcube", "mlcube.yaml")
+    if not (root / manifest).is_file():
         tmp = cache / "cubes" / f".tmp-{digest}-{uuid.uuid4().hex}"
-        (tmp / "mlcube" / "workspace").mkdir(parents=True)
+        workspace = tmp / manifest.parent / "workspace"
+        workspace.mkdir(parents=True)
         try:
             got = fetch(assets["mlcube"]["url"], assets["mlcube"]["sha256"], cache=cache)
-            shutil.copyfile(got.path, tmp / "mlcube" / "mlcube.yaml")
+            shutil.copyfile(got.path, tmp / manifest)
             if "parameters" in assets:
-                got = fetch(
-                    assets["parameters"]["url"], assets["parameters"]["sha256"], cache=cache
-                )
-                shutil.copyfile(got.path, tmp / "mlcube" / "workspace" / "parameters.yaml")
+                params = assets["parameters"]
+                got = fetch(params["url"], params["sha256"], cache=cache)
+                shutil.copyfile(got.path, workspace / "parameters.yaml")
             if "additional_files" in assets:
                 extra = assets["additional_files"]
                 got = fetch(extra["url"], extra["sha256"], cache=cache)
-                safe_extract(got.path, tmp / "mlcube" / "workspace" / "additional_files")
+                safe_extract(got.path, workspace / "additional_files")
             os.replace(tmp, root)
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not (root / "mlcube" / "mlcube.yaml").is_file():
+            if not (root / manifest).is_file():
                 raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,452 @@
+"""The registry's listings: MedPerf's `benchmark ls`, `mlcube ls` and `association ls`.
+
+A registry on GitHub is more than its files: requests are pull requests. The listings read
+the files on the default branch (or `@REF`) and list the registry's pull requests once,
+recognising requests by the hidden marker in their body or, failing that, by their head
+branch, so that no PR's files have to be fetched to know what it asks for:
+
+* a submission: branch `medperf/submit/<mlcube>`,
+  marker `<!-- medperf-action:submission mlcube=<mlcube> -->`;
+* an association request: branch `medperf/associate/<benchmark>/<mlcube>[/<n>]`,
+  marker `<!-- medperf-action:association benchmark=<benchmark> mlcube=<mlcube> -->`.
+
+An association's state comes from one place each: APPROVED from the files on the default
+branch, PENDING from open PRs carrying the pending label, REJECTED from closed, unmerged
+PRs carrying the rejected label. Only the latest state of each (benchmark, mlcube) pair is
+listed, as MedPerf does; "latest" compares the approval's `approved_at`, the request PR's
+creation and the rejected PR's closing time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medperf_action.registry import GitHubSource, Registry, RegistryError, open_registry
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.Repository import Repository
+
+_SLUG = r"[a-z0-9][a-z0-9-]{0,63}"
+_SUBMISSION_MARKER = re.compile(rf"<!--\s*medperf-action:submission\s+mlcube=({_SLUG})\s*-->")
+_ASSOCIATION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:association\s+benchmark=({_SLUG})\s+mlcube=({_SLUG})\s*-->"
+)
+_SUBMIT_BRANCH = re.compile(rf"medperf/submit/({_SLUG})")
+_ASSOCIATE_BRANCH = re.compile(rf"medperf/associate/({_SLUG})/({_SLUG})(?:/[0-9]+)?")
+_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.IGNORECASE
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: On equal times, an approval outranks a rejection, which outranks a request.
+_RANK = {"APPROVED": 2, "REJECTED": 1, "PENDING": 0}
+
+
+# ---------------------------------------------------------------------------------------
+# Requests: the registry's pull requests that are submissions or association requests
+
+
+@dataclass(frozen=True)
+class Request:
+    """A pull request to the registry, as the PR listing shows it (no further reads)."""
+
+    kind: str  # "submission" | "association"
+    ids: tuple[str, ...]  # (mlcube,) | (benchmark, mlcube)
+    number: int
+    url: str
+    author: str
+    is_open: bool
+    merged: bool
+    labels: frozenset[str]
+    created_at: datetime
+    closed_at: datetime | None
+    head_repo: Repository | None = field(default=None, compare=False, repr=False)
+    head_sha: str = ""
+
+
+def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
+    """What a PR asks for, from its body's marker, else its head branch; None: not a request."""
+    text = body or ""
+    if found := _ASSOCIATION_MARKER.search(text):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMISSION_MARKER.search(text):
+        return "submission", (found.group(1),)
+    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
+        return "submission", (found.group(1),)
+    return None
+
+
+@dataclass
+class RegistryView:
+    """A registry as the listings see it: its files and, on GitHub, its pull requests."""
+
+    registry: Registry
+    gh: Github | None = None
+    _requests: list[Request] | None = None
+
+    @property
+    def description(self) -> str:
+        return self.registry.description
+
+    @property
+    def repo(self) -> Repository | None:
+        source = self.registry.source
+        return source.repo if isinstance(source, GitHubSource) else None
+
+    def requests(self) -> list[Request]:
+        """The registry's requests, from one paginated listing of its PRs (cached)."""
+        if self._requests is not None:
+            return self._requests
+        repo = self.repo
+        found: list[Request] = []
+        if repo is not None:
+            from medperf_action.github_api import errors
+
+            with errors(f"list the pull requests of {repo.full_name}"):
+                base = repo.default_branch
+                for pull in repo.get_pulls(state="all", base=base):
+                    what = identify(pull.body, pull.head.ref)
+                    if what is None:
+                        continue
+                    found.append(
+                        Request(
+                            kind=what[0],
+                            ids=what[1],
+                            number=pull.number,
+                            url=pull.html_url,
+                            author=pull.user.login if pull.user else "ghost",
+                            is_open=pull.state == "open",
+                            merged=pull.merged_at is not None,
+                            labels=frozenset(label.name for label in pull.labels),
+                            created_at=pull.created_at,
+                            closed_at=pull.closed_at,
+                            head_repo=pull.head.repo,
+                            head_sha=pull.head.sha,
+                        )
+                    )
+        self._requests = found
+        return found
+
+
+def open_view(location: str, token: str | None = None) -> RegistryView:
+    """Open `--registry`; a GitHub registry is read anonymously when there is no token."""
+    if Path(location).is_dir():
+        return RegistryView(open_registry(location))
+    from medperf_action.github_api import connect
+
+    gh = connect(token, anonymous=True)
+    gh.per_page = 100  # the PR listing in as few pages as GitHub allows
+    return RegistryView(open_registry(location, client=gh), gh)
+
+
+def current_user(token: str | None = None) -> str:
+    """The login of the token's user (GET /user); UsageError when there is no token."""
+    from medperf_action.github_api import call, connect
+
+    gh = connect(token)
+    return call("find the token's user (GET /user)", lambda: gh.get_user().login)
+
+
+# ---------------------------------------------------------------------------------------
+# Rows
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An RFC 3339 timestamp as the registry files hold it (Python 3.10's fromisoformat
+    takes neither `Z` nor every fraction length)."""
+    found = _TIME.fullmatch(str(text).strip()) if text is not None else None
+    if found is None:
+        return None
+    day, clock, fraction, zone = found.groups()
+    moment = datetime.strptime(f"{day}T{clock}", "%Y-%m-%dT%H:%M:%S")
+    if fraction:
+        moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+    offset = timedelta()
+    if zone.upper() != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    return moment.replace(tzinfo=timezone(offset))
+
+
+@dataclass(frozen=True)
+class PullLink:
+    number: int
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "url": self.url}
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    id: str
+    name: str
+    owner: str
+    approval_status: str
+    state: str | None
+    data_preparator: str
+    reference_model: str
+    evaluator: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MlcubeRow:
+    id: str
+    name: str | None
+    owner: str
+    role: str | None
+    state: str | None  # the file's DEVELOPMENT | OPERATION
+    source: dict[str, str] | None  # repository, ref, commit
+    path: str | None  # a local registry's `path:` entry
+    pending: PullLink | None = None  # a submission still waiting as an open PR
+    problem: str | None = None  # why the PR's file could not be read
+
+    @property
+    def state_shown(self) -> str:
+        if self.pending is not None:
+            return f"PENDING (PR #{self.pending.number})"
+        return self.state or "-"
+
+    @property
+    def source_shown(self) -> str:
+        if self.source:
+            ref = re.sub(r"^refs/(tags|heads)/", "", self.source["ref"])
+            return f"{self.source['repository']}@{ref}"
+        return self.path or "-"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "role": self.role,
+            "state": self.state,
+            "status": "PENDING" if self.pending else "REGISTERED",
+            "source": self.source,
+            "path": self.path,
+            "pull_request": self.pending.to_json() if self.pending else None,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class AssociationRow:
+    benchmark: str
+    mlcube: str
+    status: str
+    initiated_by: str
+    date: datetime | None
+    pull: PullLink | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "mlcube": self.mlcube,
+            "status": self.status,
+            "initiated_by": self.initiated_by,
+            "date": iso(self.date),
+            "pull_request": self.pull.to_json() if self.pull else None,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# The listings
+
+
+def list_benchmarks(view: RegistryView) -> list[BenchmarkRow]:
+    registry = view.registry
+    rows = []
+    for benchmark_id in registry.benchmark_ids():
+        data = registry.benchmark(benchmark_id)
+        rows.append(
+            BenchmarkRow(
+                id=data["id"],
+                name=data["name"],
+                owner=data["owner"],
+                approval_status=data["approval_status"],
+                state=data.get("state"),
+                data_preparator=data["data_preparator"],
+                reference_model=data["reference_model"],
+                evaluator=data["evaluator"],
+            )
+        )
+    return rows
+
+
+def _mlcube_row(data: dict[str, Any], **extra: Any) -> MlcubeRow:
+    return MlcubeRow(
+        id=data["id"],
+        name=data["name"],
+        owner=data["owner"],
+        role=data["role"],
+        state=data.get("state"),
+        source=data.get("source"),
+        path=data.get("path"),
+        **extra,
+    )
+
+
+def _submitted(request: Request) -> MlcubeRow:
+    """An open submission, from `mlcubes/<id>.yaml` at the PR's head (its fork, its SHA)."""
+    (mlcube_id,) = request.ids
+    link = PullLink(request.number, request.url)
+    problem = "its head repository is gone"
+    if request.head_repo is not None:
+        try:
+            data = Registry(GitHubSource(request.head_repo, request.head_sha)).mlcube(mlcube_id)
+            return _mlcube_row(data, pending=link)
+        except RegistryError as exc:
+            problem = str(exc)
+    return MlcubeRow(mlcube_id, None, request.author, None, None, None, None, link, problem)
+
+
+def list_mlcubes(view: RegistryView, owner: str | None = None) -> list[MlcubeRow]:
+    """The mlcubes of the registry, then the submissions still waiting as open PRs."""
+    registry = view.registry
+    rows = [_mlcube_row(registry.mlcube(i)) for i in registry.mlcube_ids()]
+    waiting = [r for r in view.requests() if r.kind == "submission" and r.is_open]
+    rows += [_submitted(r) for r in sorted(waiting, key=lambda r: r.number)]
+    if owner is not None:
+        rows = [r for r in rows if r.owner.lower() == owner.lower()]
+    return sorted(rows, key=lambda r: (r.id, r.pending.number if r.pending else 0))
+
+
+def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[AssociationRow]]:
+    """PENDING and REJECTED rows from the PR listing, by pair; merged PRs link approvals."""
+    requests = [r for r in view.requests() if r.kind == "association" and wanted(r.ids)]
+    if not requests:
+        return {}
+    labels = view.registry.config().labels
+    rows: dict[tuple[str, str], list[AssociationRow]] = {}
+    for request in requests:
+        pair = (request.ids[0], request.ids[1])
+        link = PullLink(request.number, request.url)
+        if request.is_open and labels["pending"] in request.labels:
+            row = AssociationRow(*pair, "PENDING", request.author, request.created_at, link)
+        elif not request.is_open and not request.merged and labels["rejected"] in request.labels:
+            row = AssociationRow(*pair, "REJECTED", request.author, request.closed_at, link)
+        else:
+            continue
+        rows.setdefault(pair, []).append(row)
+    return rows
+
+
+def _merged_links(view: RegistryView) -> dict[tuple[str, str], PullLink]:
+    """The latest merged request of each pair: the PR an approval came from."""
+    links: dict[tuple[str, str], PullLink] = {}
+    merged = [r for r in view.requests() if r.kind == "association" and r.merged]
+    for request in sorted(merged, key=lambda r: r.number):
+        links[(request.ids[0], request.ids[1])] = PullLink(request.number, request.url)
+    return links
+
+
+def list_associations(
+    view: RegistryView,
+    benchmark: str | None = None,
+    mlcube: str | None = None,
+    status: str | None = None,
+    initiated_by: str | None = None,
+) -> list[AssociationRow]:
+    """The latest state of each (benchmark, mlcube) pair, filtered."""
+    registry = view.registry
+    on_github = view.repo is not None
+
+    def wanted(pair: tuple[str, ...]) -> bool:
+        return (benchmark is None or pair[0] == benchmark) and (mlcube is None or pair[1] == mlcube)
+
+    candidates = _from_pulls(view, wanted)
+    links = _merged_links(view) if on_github else {}
+    folders = [benchmark] if benchmark else registry.source.list_dir("associations")
+    for folder in folders:
+        for name in registry.source.list_dir(f"associations/{folder}"):
+            pair = (folder, name[:-5])
+            if not name.endswith(".yaml") or not wanted(pair):
+                continue
+            # On GitHub a file only ever says APPROVED; when that cannot be the answer
+            # and no PR competes with it, it need not be read.
+            if on_github and status not in (None, "APPROVED") and pair not in candidates:
+                continue
+            data = registry.association(*pair)
+            if data is None:
+                continue
+            if on_github and data["status"] != "APPROVED":
+                continue  # requests live in PRs; only approvals are committed
+            date = parse_time(data.get("approved_at") or data.get("created_at"))
+            row = AssociationRow(*pair, data["status"], data["initiated_by"], date, links.get(pair))
+            candidates.setdefault(pair, []).append(row)
+    latest = [
+        max(rows, key=lambda r: (r.date or _EPOCH, _RANK[r.status], r.pull.number if r.pull else 0))
+        for rows in candidates.values()
+    ]
+    if status is not None:
+        latest = [r for r in latest if r.status == status]
+    if initiated_by is not None:
+        latest = [r for r in latest if r.initiated_by.lower() == initiated_by.lower()]
+    return sorted(latest, key=lambda r: (r.benchmark, r.mlcube))
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell; the last column is not padded."""
+    widths = [max(len(c) for c in column) for column in zip(headers, *rows, strict=True)]
+    lines = []
+    for cells in [headers, *rows]:
+        padded = [c.ljust(w) for c, w in zip(cells, widths, strict=True)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def benchmarks_table(rows: list[BenchmarkRow]) -> str:
+    headers = ["ID", "Name", "Owner", "Approval", "State"]
+    headers += ["Data preparator", "Reference model", "Evaluator"]
+    return table(
+        headers,
+        [
+            [
+                *(r.id, r.name, r.owner, r.approval_status, r.state or "-"),
+                *(r.data_preparator, r.reference_model, r.evaluator),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def mlcubes_table(rows: list[MlcubeRow]) -> str:
+    return table(
+        ["ID", "Name", "Owner", "Role", "State", "Source"],
+        [
+            [r.id, r.name or "-", r.owner, r.role or "-", r.state_shown, r.source_shown]
+            for r in rows
+        ],
+    )
+
+
+def associations_table(rows: list[AssociationRow]) -> str:
+    return table(
+        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL"],
+        [
+            [
+                *(r.benchmark, r.mlcube, r.status, r.initiated_by, iso(r.date) or "-"),
+                *((f"#{r.pull.number}", r.pull.url) if r.pull else ("-", "-")),
+            ]
+            for r in rows
+        ],
+    )

@@ -1,0 +1,190 @@
+"""`submit` and `associate` against the GitHub test server, with real containers."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from registry_world import MODEL_ID, REGISTRY, build_world
+
+from medperf_action.cli import main
+from medperf_action.gitops import association_marker, submission_marker
+from medperf_action.schemas import validator
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def world(github_server, monkeypatch, tmp_path, docker_client, tmp_path_factory):
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path_factory.getbasetemp() / "gitops-cache"))
+    return build_world(github_server, monkeypatch, tmp_path, docker_client)
+
+
+def cli(token: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env={"MEDPERF_REGISTRY_TOKEN": token})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def submit(world, login: str = "alice", mlcube_id: str = MODEL_ID) -> tuple[int, str, str]:
+    return cli(
+        world.tokens[login],
+        "submit",
+        "--registry",
+        REGISTRY,
+        "--mlcube-id",
+        mlcube_id,
+        "--name",
+        "Nearest centroid",
+        "--assets",
+        str(world.model_assets),
+    )
+
+
+def associate(world, *extra: str) -> tuple[int, str, str]:
+    return cli(
+        world.tokens["alice"],
+        "associate",
+        "--registry",
+        REGISTRY,
+        "--benchmark",
+        "breast-cancer",
+        "--mlcube",
+        MODEL_ID,
+        "--yes",
+        "--quiet",
+        *extra,
+    )
+
+
+def pulls(gh, marker: str) -> list:
+    return [p for p in gh.repo(REGISTRY).pulls() if marker in (p.body or "")]
+
+
+def merge_submission(gh, world) -> None:
+    """The committee accepts the submission: its file lands on the default branch."""
+    files = gh.files("alice/registry", ref=f"medperf/submit/{MODEL_ID}")
+    gh.commit(REGISTRY, {f"mlcubes/{MODEL_ID}.yaml": files[f"mlcubes/{MODEL_ID}.yaml"]})
+
+
+def test_submit_opens_one_pr_from_the_fork_and_rerun_updates_it(github_server, world) -> None:
+    gh = github_server
+    code, out, err = submit(world)
+    assert code == 0, err
+    assert out.startswith("opened: ")
+    found = pulls(gh, submission_marker(MODEL_ID))
+    assert len(found) == 1
+    entry = yaml.safe_load(
+        gh.files("alice/registry", ref=f"medperf/submit/{MODEL_ID}")[f"mlcubes/{MODEL_ID}.yaml"]
+    )
+    assert entry["owner"] == "alice" and entry["role"] == "model"
+    assert entry["source"]["repository"] == "alice/wdbc-centroid"
+    assert entry["source"]["ref"] == "refs/tags/v1.0.0" and len(entry["source"]["commit"]) == 40
+    assert set(entry["assets"]) == {"mlcube", "parameters", "additional_files"}
+    assert list(validator("mlcube-entry").iter_errors(entry)) == []
+
+    gh.reset_counters()
+    code, out, err = submit(world)
+    assert code == 0, err
+    assert out.startswith("unchanged: ")
+    assert gh.writes == 1  # the fork request (GitHub answers it with the existing fork)
+    assert len(pulls(gh, submission_marker(MODEL_ID))) == 1
+
+
+def test_submit_refuses_an_id_held_by_another_owner(github_server, world) -> None:
+    code, _, err = submit(world)
+    assert code == 0, err
+    merge_submission(github_server, world)
+    code, _, err = cli(
+        world.tokens["mallory"],
+        "submit",
+        "--registry",
+        REGISTRY,
+        "--mlcube-id",
+        MODEL_ID,
+        "--name",
+        "x",
+        "--assets",
+        str(world.model_assets),
+    )
+    assert code == 1
+    assert "belongs to alice" in err
+
+
+def test_submit_after_a_lost_answer_finishes_without_a_second_pr(github_server, world) -> None:
+    github_server.inject("POST", r"/repos/medperf/registry/pulls$", "drop_after", count=1)
+    code, _, err = submit(world)
+    assert code == 1 and "Traceback" not in err
+    code, _, err = submit(world)
+    assert code == 0, err
+    assert len(pulls(github_server, submission_marker(MODEL_ID))) == 1
+
+
+def test_associate_request_refusals_and_request_after_rejection(github_server, world) -> None:
+    gh = github_server
+    code, _, err = associate(world)
+    assert code == 2 and "submit it, or pass --model" in err
+    submit(world)
+    merge_submission(gh, world)
+
+    code, out, err = associate(world)
+    assert code == 0, err
+    assert "association requested:" in out and "auc" in out
+    marker = association_marker("breast-cancer", MODEL_ID)
+    (pr,) = pulls(gh, marker)
+    # alice may not label in the registry (no triage access); its workflow labels it.
+    assert pr.labels == []
+    assert "the registry's workflow labels the request" in err
+    record = yaml.safe_load(
+        gh.files("alice/registry", ref="medperf/associate/breast-cancer/breast-cancer-centroid")[
+            "associations/breast-cancer/breast-cancer-centroid.yaml"
+        ]
+    )
+    assert record["status"] == "PENDING" and record["initiated_by"] == "alice"
+    assert record["result"]["passed"] is True
+    assert record["result"]["metrics"]["auc"] == pytest.approx(0.9746889746889746)
+    assert list(validator("association").iter_errors(record)) == []
+    assert "| auc |" in pr.body
+
+    # Once the registry labelled it pending, a second request is refused.
+    gh.github(world.tokens["carol"]).get_repo(REGISTRY).get_issue(pr.number).add_to_labels(
+        "medperf/pending"
+    )
+    code, _, err = associate(world)
+    assert code == 1 and "pending" in err and f"PR #{pr.number}" in err
+    # Nobody but the mlcube's owner requests its associations.
+    code, _, err = cli(
+        world.tokens["mallory"],
+        "associate",
+        "--registry",
+        REGISTRY,
+        "--benchmark",
+        "breast-cancer",
+        "--mlcube",
+        MODEL_ID,
+        "--yes",
+    )
+    assert code == 1 and "only its owner" in err
+
+    # The committee rejects it; a new request is then allowed, on a fresh branch.
+    pr.state = "closed"
+    code, out, err = associate(world)
+    assert code == 0, err
+    assert len(pulls(gh, marker)) == 2
+    assert "medperf/associate/breast-cancer/breast-cancer-centroid/2" in {
+        p.pull.head_ref for p in pulls(gh, marker)
+    }
+
+
+def test_associate_after_a_lost_answer_finishes_without_a_second_pr(github_server, world) -> None:
+    gh = github_server
+    submit(world)
+    merge_submission(gh, world)
+    gh.inject("POST", r"/repos/medperf/registry/pulls$", "drop_after", count=1)
+    code, _, err = associate(world)
+    assert code == 1 and "Traceback" not in err
+    code, out, err = associate(world)
+    assert code == 0, err
+    (pr,) = pulls(gh, association_marker("breast-cancer", MODEL_ID))
+    assert f"/pull/{pr.number}" in out

@@ -1,0 +1,688 @@
+"""`medperf-action registry verify | report | on-label`: the registry's own workflows.
+
+Against the GitHub test server (every request and answer checked against GitHub's OpenAPI
+description) and real Docker: the candidate is the example model, packaged and published
+as release assets, and the benchmark's three cubes and demo dataset are published the same
+way, so the registry holds only URLs and SHA-256s, as a real one does. The event payloads
+are GitHub's own examples (@octokit/webhooks-examples, pinned), with only the fields a
+scenario needs changed.
+
+Docker runs twice for real: once per module (the requester's honest run, which gives the
+request its summary and metrics) and once in the whole-flow scenario, where the registry's
+re-run starts from an empty cache; the other scenarios' re-runs hit the step cache.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import webhook_events
+import yaml
+from click.testing import CliRunner
+
+from medperf_action.cli_registry import registry
+from medperf_action.fetch import sha256_file
+from medperf_action.package import package_cube
+from medperf_action.publish import publish
+from medperf_action.registry import VERIFY_MARKER, association_path
+from medperf_action.registry_verify import schema_errors
+from medperf_action.validate import validate_path
+
+pytestmark = pytest.mark.docker
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REG = "medperf/registry"
+BENCH = "breast-cancer"
+MODEL = "breast-cancer-centroid"
+BRANCH = f"medperf/associate/{BENCH}/{MODEL}"
+CUBES = {
+    "breast-cancer-prep": ("data_preparator", "data-preparator"),
+    "breast-cancer-lr": ("reference_model", "model"),
+    "breast-cancer-metrics": ("evaluator", "metrics"),
+    MODEL: ("model", "model"),
+}
+PENDING, APPROVED, REJECTED = "medperf/pending", "medperf/approved", "medperf/rejected"
+VERIFIED, FAILED = "medperf/verified", "medperf/verification-failed"
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+# ---------------------------------------------------------------------------------------
+# Set-up: once per module (packaging, the honest run), then a fresh server per test
+
+
+@dataclass
+class Stage:
+    root: Path
+    packaged: dict[str, Path]
+    demo: Path
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
+    from medperf_action.workflow import Options, run_workflow
+
+    root = tmp_path_factory.mktemp("registry-ops")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
+        packaged = {
+            cube_id: package_cube(
+                validate_path(EXAMPLES / folder), root / cube_id, log=lambda _l: None
+            ).directory
+            for cube_id, (folder, _role) in CUBES.items()
+        }
+        demo = root / "demo"
+        demo.mkdir()
+        shutil.copy(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz", demo)
+        (demo / "checksums.sha256").write_text(
+            f"{sha256_file(demo / 'breast-cancer-demo.tar.gz')}  breast-cancer-demo.tar.gz\n"
+        )
+        # The requester's own run (the example registry, local paths): it builds the
+        # images, and its summary and metrics go into the association request.
+        outcome = run_workflow(
+            Options(
+                model_id=MODEL,
+                registry=EXAMPLES / "registry",
+                benchmark=BENCH,
+                echo=None,
+                log=lambda _l: None,
+            )
+        )
+        yield Stage(root, packaged, demo, outcome.summary)
+
+
+@dataclass
+class World:
+    gh: object
+    tokens: dict[str, str]
+    owner: str
+    tmp: Path
+    stage: Stage
+
+    @property
+    def honest(self) -> dict:
+        return self.stage.summary["metrics"]["candidate"]
+
+
+def _entry(cube_id: str, owner: str, role: str, published: list, image: str) -> dict:
+    by_name = {p.name: p for p in published}
+    assets = {
+        key: {"url": by_name[name].url, "sha256": by_name[name].sha256}
+        for key, name in (
+            ("mlcube", "mlcube.yaml"),
+            ("parameters", "parameters.yaml"),
+            ("additional_files", "additional_files.tar.gz"),
+        )
+        if name in by_name
+    }
+    return {
+        "id": cube_id,
+        "name": cube_id,
+        "owner": owner,
+        "role": role,
+        "state": "OPERATION",
+        "assets": assets,
+        "image": {"name": image},
+    }
+
+
+def build_world(gh, monkeypatch, stage: Stage, tmp: Path, owner="alice", policy="never") -> World:
+    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
+    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
+    for name in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MEDPERF_ACTION_BOT_LOGIN", raising=False)
+    logins = ("carol", "alice", "mallory", "dave", "registry-bot", "reader")
+    tokens = {login: gh.add_user(login) for login in logins}
+    gh.add_org("medperf", {"carol": "admin"})
+    gh.add_team("medperf", "committee", ["dave"], {REG: "triage"})
+    gh.create_repo("medperf/benchmark-cubes", {"README.md": b"cubes\n"})
+    gh.add_collaborator("medperf/benchmark-cubes", "carol", "admin")
+    gh.create_repo(f"{owner}/wdbc-centroid", {"README.md": b"model\n"})
+
+    def release(repo: str, tag: str, folder: Path, by: str) -> list:
+        return publish(repo, tag, folder, token=tokens[by], log=lambda _l: None)[1]
+
+    files: dict[str, str] = {}
+    for cube_id, (folder, role) in CUBES.items():
+        cube_owner, repo = (
+            (owner, f"{owner}/wdbc-centroid")
+            if cube_id == MODEL
+            else ("carol", "medperf/benchmark-cubes")
+        )
+        published = release(repo, cube_id, stage.packaged[cube_id], cube_owner)
+        image = validate_path(EXAMPLES / folder).cube.image
+        files[f"mlcubes/{cube_id}.yaml"] = yaml.safe_dump(
+            _entry(cube_id, cube_owner, role, published, image), sort_keys=False
+        )
+    demo = release("medperf/benchmark-cubes", "demo-v1", stage.demo, "carol")[0]
+    files["registry.yaml"] = yaml.safe_dump(
+        {
+            "name": "Test registry",
+            "committee": {"users": ["carol"], "teams": ["medperf/committee"]},
+            "approval_policy": {"mode": policy},
+            "metric_tolerance": {"absolute": 1e-6},
+        },
+        sort_keys=False,
+    )
+    files[f"benchmarks/{BENCH}.yaml"] = yaml.safe_dump(
+        {
+            "id": BENCH,
+            "name": "Breast cancer (WDBC) demo benchmark",
+            "description": "The example benchmark, published.",
+            "owner": "carol",
+            "approval_status": "APPROVED",
+            "data_preparator": "breast-cancer-prep",
+            "reference_model": "breast-cancer-lr",
+            "evaluator": "breast-cancer-metrics",
+            "demo_dataset": {"url": demo.url, "sha256": demo.sha256},
+        },
+        sort_keys=False,
+    )
+    gh.create_repo(REG, files)
+    gh.add_collaborator(REG, "carol", "admin")
+    gh.add_collaborator(REG, "registry-bot", "write")
+    gh.add_collaborator(REG, "mallory", "triage")  # may label, but is not on the committee
+    gh.fork(REG, owner)
+    return World(gh, tokens, owner, tmp, stage)
+
+
+@pytest.fixture
+def world(github_server, monkeypatch, stage: Stage, tmp_path: Path) -> World:
+    return build_world(github_server, monkeypatch, stage, tmp_path)
+
+
+def open_pr(w: World, author: str, branch: str, files: dict[str, str], body: str) -> int:
+    gh = w.gh
+    fork = f"{author}/registry"
+    with gh.lock:
+        gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
+    gh.commit(fork, files, branch=branch, author=author, message="request")
+    pull = (
+        gh.github(w.tokens[author])
+        .get_repo(REG)
+        .create_pull(base="main", head=f"{author}:{branch}", title=branch, body=body)
+    )
+    return pull.number
+
+
+def association(w: World, author: str, metrics: dict | None = None) -> str:
+    doc = {
+        "benchmark": BENCH,
+        "mlcube": MODEL,
+        "status": "PENDING",
+        "initiated_by": author,
+        "created_at": "2026-11-29T04:00:00Z",
+        "result": {"passed": True, "metrics": metrics if metrics is not None else w.honest},
+        "summary": w.stage.summary,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def open_request(w: World, metrics: dict | None = None, extra: dict | None = None) -> int:
+    marker = f"<!-- medperf-action:association benchmark={BENCH} mlcube={MODEL} -->"
+    files = {association_path(BENCH, MODEL): association(w, w.owner, metrics), **(extra or {})}
+    number = open_pr(w, w.owner, BRANCH, files, f"Associate {MODEL}.\n\n{marker}")
+    add_label(w, number, PENDING, "registry-bot")
+    return number
+
+
+def add_label(w: World, number: int, name: str, by: str) -> None:
+    w.gh.github(w.tokens[by]).get_repo(REG).get_issue(number).add_to_labels(name)
+
+
+def invoke(args: list[str], token: str, env: dict | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(registry, args, env={"GITHUB_TOKEN": token, **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def verify(w: World, number: int, env: dict | None = None) -> tuple[int, str, str, dict]:
+    out = w.tmp / f"verify-{number}"
+    code, stdout, stderr = invoke(
+        ["verify", "--pr", str(number), "--registry", REG, "--report", str(out)],
+        w.tokens["reader"],  # read access is all verify needs
+        env,
+    )
+    doc = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    return code, stdout, stderr, doc
+
+
+def report(w: World, number: int, *extra: str, folder: Path | None = None) -> tuple[int, str, str]:
+    folder = folder or w.tmp / f"verify-{number}"
+    args = ["report", "--report", str(folder), "--registry", REG, *extra]
+    if "--event" not in extra:
+        args += ["--pr", str(number)]
+    return invoke(args, w.tokens["registry-bot"])
+
+
+def on_label(w: World, number: int, label: str, sender: str) -> tuple[int, str, str]:
+    issue = w.gh.repo(REG).issues[number]
+    event = webhook_events.load(
+        "pull_request",
+        "labeled",
+        repository=REG,
+        default_branch="main",
+        number=number,
+        sender=sender,
+        label=label,
+        author=issue.user,
+        head_repo=issue.pull.head_repo,
+        head_ref=issue.pull.head_ref,
+        head_sha=issue.pull.head_sha,
+    )
+    path = w.tmp / f"event-{number}-{label.replace('/', '-')}-{sender}.json"
+    path.write_text(json.dumps(event))
+    return invoke(["on-label", "--event", str(path)], w.tokens["registry-bot"])
+
+
+def labels(w: World, number: int) -> set[str]:
+    return set(w.gh.repo(REG).issues[number].labels)
+
+
+def comments(w: World, number: int) -> list[str]:
+    return [c.body for c in w.gh.repo(REG).comments.values() if c.issue_number == number]
+
+
+def main_log(w: World) -> list[str]:
+    gh = w.gh
+    tip = gh.repo(REG).refs["refs/heads/main"]
+    return [gh.world.git.commits[sha].message for sha in gh.world.git.ancestors(tip)]
+
+
+def main_file(w: World) -> dict | None:
+    data = w.gh.read_file(REG, association_path(BENCH, MODEL), ref="main")
+    return None if data is None else yaml.safe_load(data)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole flow
+
+
+def test_honest_request_is_verified_reported_and_approved(
+    world: World, capsys, monkeypatch, tmp_path: Path
+) -> None:
+    w, gh = world, world.gh
+    number = open_request(w)
+    # An empty cache: the registry's re-run really runs every container again.
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path / "empty-cache"))
+    calls: dict[str, Counter] = {}
+
+    gh.reset_counters()
+    actions = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }
+    code, stdout, stderr, doc = verify(w, number, actions)
+    assert code == 0, stdout + stderr
+    assert gh.writes == 0  # a read-only token is enough
+    assert "| auc |" in (tmp_path / "summary.md").read_text()
+    assert "passed=true" in (tmp_path / "output").read_text()
+    assert "::group::medperf-action registry verify" in stdout
+    calls["verify"] = Counter(gh.calls)
+    assert schema_errors(doc) == []
+    assert doc["passed"] and doc["kind"] == "association" and doc["pr"] == number
+    assert doc["head_sha"] == gh.repo(REG).issues[number].pull.head_sha
+    assert [c["name"] for c in doc["checks"]] == [
+        "allowed-changes",
+        "schema",
+        "rules",
+        "rerun",
+        "metrics",
+    ]
+    rows = {r["metric"]: r for r in doc["metrics"]}
+    assert rows["auc"]["verified"] == pytest.approx(w.honest["auc"]) and rows["auc"]["passed"]
+    assert "| auc |" in stdout and "passed ✅" in stdout
+    assert (w.tmp / f"verify-{number}" / "report.md").read_text().strip() in stdout
+
+    for run in range(2):  # a second run updates the one comment
+        gh.reset_counters()
+        code, stdout, stderr = report(w, number)
+        assert code == 0, stdout + stderr
+        calls[f"report{run or ''}"] = Counter(gh.calls)
+    assert "verification passed" in stdout
+    assert labels(w, number) == {PENDING, VERIFIED}
+    [comment] = comments(w, number)
+    assert comment.startswith(VERIFY_MARKER + "\n")
+    assert "| auc |" in comment
+
+    add_label(w, number, APPROVED, "carol")
+    gh.reset_counters()
+    code, stdout, stderr = on_label(w, number, APPROVED, "carol")
+    assert code == 0, stdout + stderr
+    calls["on-label"] = Counter(gh.calls)
+    assert stdout.startswith("approved:")
+    issue = gh.repo(REG).issues[number]
+    assert issue.state == "closed" and issue.pull.merged_at is not None
+    approved = main_file(w)
+    assert approved["status"] == "APPROVED" and approved["approved_by"] == "carol"
+    assert TIMESTAMP.match(approved["approved_at"])
+    assert labels(w, number) == {VERIFIED, APPROVED}
+
+    gh.reset_counters()  # the same event again: nothing left to do
+    code, stdout, _ = on_label(w, number, APPROVED, "carol")
+    assert code == 0 and stdout.startswith("done:") and gh.writes == 0
+    assert len(comments(w, number)) == 1
+    assert sum(m.startswith("Approve the association") for m in main_log(w)) == 1
+
+    with capsys.disabled():
+        for name, counter in calls.items():
+            print(f"\n[registry {name}] {sum(counter.values())} REST calls: {dict(counter)}")
+
+
+def test_tampered_auc_fails_verification_and_blocks_approval(world: World) -> None:
+    w = world
+    number = open_request(w, metrics={**w.honest, "auc": w.honest["auc"] + 0.01})
+    code, stdout, _, doc = verify(w, number)
+    assert code == 1 and not doc["passed"]
+    [row] = [r for r in doc["metrics"] if not r["passed"]]
+    assert row["metric"] == "auc" and row["reported"] == pytest.approx(w.honest["auc"] + 0.01)
+    assert row["verified"] == pytest.approx(w.honest["auc"])
+    metrics = next(c for c in doc["checks"] if c["name"] == "metrics")
+    assert "auc: reported" in metrics["detail"] and "the re-run gave" in metrics["detail"]
+    assert "failed ❌" in stdout
+
+    code, stdout, _ = report(w, number)
+    assert code == 0 and "verification failed" in stdout
+    assert labels(w, number) == {PENDING, FAILED}
+
+    add_label(w, number, APPROVED, "carol")  # a committee member tries anyway
+    code, stdout, _ = on_label(w, number, APPROVED, "carol")
+    assert code == 0 and stdout.startswith("refused:")
+    assert labels(w, number) == {PENDING, FAILED}
+    assert w.gh.repo(REG).issues[number].state == "open" and main_file(w) is None
+    assert any("not reproduced" in c for c in comments(w, number))
+
+
+def test_faults_part_way_leave_one_comment_one_merge_one_commit(world: World) -> None:
+    w, gh = world, world.gh
+    number = open_request(w)
+    assert verify(w, number)[0] == 0
+
+    # The comment is posted, but the answer is lost: the command fails; a re-run finds it.
+    gh.inject("POST", r"/issues/\d+/comments$", "drop_after")
+    code, _, stderr = report(w, number)
+    assert code == 1 and "Traceback" not in stderr
+    assert report(w, number)[0] == 0
+    assert len(comments(w, number)) == 1 and VERIFIED in labels(w, number)
+
+    # The merge's answer is lost (the retried merge finds it done), then committing the
+    # status fails for good: merged, still PENDING on main.
+    add_label(w, number, APPROVED, "carol")
+    gh.inject("PUT", r"/pulls/\d+/merge$", "drop_after")
+    outage = gh.inject("PUT", r"/contents/", "status", count=50, status=502)
+    code, _, stderr = on_label(w, number, APPROVED, "carol")
+    assert code == 1 and "502" in stderr
+    assert gh.repo(REG).issues[number].pull.merged_at is not None
+    assert main_file(w)["status"] == "PENDING"
+
+    # GitHub is back, but the status commit's answer is lost: the re-run still finishes.
+    outage.remaining = 0
+    gh.inject("PUT", r"/contents/", "drop_after")
+    code, stdout, stderr = on_label(w, number, APPROVED, "carol")
+    assert code == 0, stdout + stderr
+    assert main_file(w)["status"] == "APPROVED"
+    log = main_log(w)
+    assert sum(m.startswith("Approve the association") for m in log) == 1
+    assert sum(m.startswith(f"Associate {MODEL}") for m in log) == 1
+    assert len(comments(w, number)) == 1 and PENDING not in labels(w, number)
+
+
+def test_same_owner_policy_approves_at_report_time(
+    github_server, monkeypatch, stage: Stage, tmp_path: Path
+) -> None:
+    w = build_world(github_server, monkeypatch, stage, tmp_path, owner="carol", policy="same-owner")
+    number = open_request(w)
+    assert verify(w, number)[0] == 0
+    issue = w.gh.repo(REG).issues[number]
+    event = webhook_events.load(
+        "workflow_run",
+        "completed",
+        repository=REG,
+        number=number,
+        head_sha=issue.pull.head_sha,
+        conclusion="success",
+        event="pull_request",
+    )
+    path = tmp_path / "workflow_run.json"
+    path.write_text(json.dumps(event))
+    code, stdout, stderr = report(w, number, "--event", str(path))
+    assert code == 0, stdout + stderr
+    assert issue.state == "closed" and issue.pull.merged_at is not None
+    approved = main_file(w)
+    assert approved["status"] == "APPROVED" and approved["approved_by"] == "policy:same-owner"
+    assert labels(w, number) == {VERIFIED, APPROVED}
+    assert "approval policy (same-owner)" in comments(w, number)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Labels that may not stand (no container runs)
+
+
+def test_outsider_self_and_unverified_approvals_are_removed_with_a_reason(
+    github_server, monkeypatch, stage: Stage, tmp_path: Path
+) -> None:
+    w = build_world(github_server, monkeypatch, stage, tmp_path, owner="carol")
+    number = open_request(w)  # carol, on the committee, asks for her own model
+
+    cases = [
+        ("mallory", "is not on it"),  # may label the repository, but is not on the committee
+        ("carol", "never decides"),  # self-approval
+        ("dave", "not verified yet"),  # on the committee through medperf/committee
+    ]
+    for n, (who, why) in enumerate(cases, 1):
+        add_label(w, number, APPROVED, who)
+        code, stdout, stderr = on_label(w, number, APPROVED, who)
+        assert code == 0 and stdout.startswith("refused:"), stdout + stderr
+        assert labels(w, number) == {PENDING}
+        said = comments(w, number)
+        assert len(said) == n and f"@{who}" in said[-1] and why in said[-1]
+    assert w.gh.repo(REG).issues[number].state == "open" and main_file(w) is None
+
+    w.gh.reset_counters()  # the event run again (the label is gone): nothing to do
+    code, stdout, _ = on_label(w, number, APPROVED, "mallory")
+    assert code == 0 and stdout.startswith("ignored:") and w.gh.writes == 0
+
+    code, stdout, _ = on_label(w, number, "bug", "mallory")  # not a decision label
+    assert code == 0 and stdout.startswith("ignored:")
+
+
+def open_second_request(w: World) -> int:
+    marker = f"<!-- medperf-action:association benchmark={BENCH} mlcube={MODEL} -->"
+    files = {association_path(BENCH, MODEL): association(w, w.owner)}
+    return open_pr(w, w.owner, f"{BRANCH}/2", files, f"Again.\n\n{marker}")
+
+
+def test_rejection_closes_the_request_once_and_a_new_request_may_follow(world: World) -> None:
+    w, gh = world, world.gh
+    number = open_request(w)
+    second = open_second_request(w)  # while the first is pending: refused
+    code, _, _, doc = verify(w, second)
+    rules = next(c for c in doc["checks"] if c["name"] == "rules")
+    assert code == 1 and f"another request for this pair is open: #{number}" in rules["detail"]
+
+    add_label(w, number, REJECTED, "carol")
+    code, stdout, stderr = on_label(w, number, REJECTED, "carol")
+    assert code == 0 and stdout.startswith("rejected:"), stdout + stderr
+    issue = gh.repo(REG).issues[number]
+    assert issue.state == "closed" and issue.pull.merged_at is None
+    assert labels(w, number) == {REJECTED}  # closed + rejected: the listings' REJECTED
+    assert len(comments(w, number)) == 1 and "Rejected by @carol" in comments(w, number)[0]
+    assert main_file(w) is None
+
+    gh.reset_counters()
+    code, stdout, _ = on_label(w, number, REJECTED, "carol")
+    assert code == 0 and stdout.startswith("done:") and gh.writes == 0
+    assert len(comments(w, number)) == 1
+
+    code, stdout, stderr, doc = verify(w, second)  # after a rejection, a new request is fine
+    assert code == 0 and doc["passed"], stdout + stderr
+
+
+# ---------------------------------------------------------------------------------------
+# What verify refuses, and artifacts report refuses
+
+
+def test_verify_refuses_a_request_that_touches_a_workflow_and_report_checks_again(
+    world: World,
+) -> None:
+    w = world
+    number = open_request(w, extra={".github/workflows/x.yml": "on: push\njobs: {}\n"})
+    code, stdout, _, doc = verify(w, number)
+    assert code == 1 and not doc["passed"]
+    changes = next(c for c in doc["checks"] if c["name"] == "allowed-changes")
+    assert not changes["passed"] and ".github/workflows/x.yml" in changes["detail"]
+    assert next(c for c in doc["checks"] if c["name"] == "rerun")["detail"].startswith("not run")
+
+    # A forged artifact claims success (a modified workflow could upload anything): the
+    # privileged side checks the changed files itself.
+    forged = w.tmp / "forged"
+    forged.mkdir()
+    doc["passed"] = True
+    doc["checks"] = [dict(c, passed=True) for c in doc["checks"]]
+    (forged / "report.json").write_text(json.dumps(doc))
+    code, stdout, _ = report(w, number, folder=forged)
+    assert code == 0 and "verification failed" in stdout
+    assert labels(w, number) == {PENDING, FAILED}
+    assert "Checked again by the registry" in comments(w, number)[0]
+
+
+def test_verify_checks_submissions_and_committee_changes(world: World) -> None:
+    w = world
+    entry = yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    fresh = dict(entry, id="wdbc-centroid-2", name="Centroid, again")
+    good = open_pr(
+        w,
+        "alice",
+        "medperf/submit/wdbc-centroid-2",
+        {"mlcubes/wdbc-centroid-2.yaml": yaml.safe_dump(fresh)},
+        "<!-- medperf-action:submission mlcube=wdbc-centroid-2 -->",
+    )
+    code, stdout, stderr, doc = verify(w, good)
+    assert code == 0, stdout + stderr
+    assert doc["kind"] == "submission" and doc["mlcube"] == "wdbc-centroid-2"
+    assets = next(c for c in doc["checks"] if c["name"] == "assets")
+    assert assets["passed"] and "3 asset(s)" in assets["detail"]
+
+    bad_sha = dict(fresh, id="wdbc-centroid-3")
+    bad_sha["assets"] = dict(
+        fresh["assets"], parameters=dict(fresh["assets"]["parameters"], sha256="0" * 64)
+    )
+    tampered = open_pr(
+        w,
+        "alice",
+        "medperf/submit/wdbc-centroid-3",
+        {"mlcubes/wdbc-centroid-3.yaml": yaml.safe_dump(bad_sha)},
+        "",
+    )
+    code, _, _, doc = verify(w, tampered)
+    assets = next(c for c in doc["checks"] if c["name"] == "assets")
+    assert code == 1 and not assets["passed"] and "assets.parameters" in assets["detail"]
+    assert "SHA-256 mismatch" in assets["detail"]
+
+    lr = yaml.safe_load(w.gh.read_file(REG, "mlcubes/breast-cancer-lr.yaml"))
+    takeover = open_pr(
+        w,
+        "alice",
+        "medperf/submit/breast-cancer-lr",
+        {"mlcubes/breast-cancer-lr.yaml": yaml.safe_dump(dict(lr, owner="alice"))},
+        "",
+    )
+    code, _, _, doc = verify(w, takeover)
+    rules = next(c for c in doc["checks"] if c["name"] == "rules")
+    assert code == 1 and not rules["passed"] and "held by 'carol'" in rules["detail"]
+
+    committee = open_pr(
+        w, "alice", "policy", {"registry.yaml": "name: mine\ncommittee: {users: [alice]}\n"}, ""
+    )
+    code, stdout, _, doc = verify(w, committee)
+    assert code == 1 and doc["kind"] == "other"
+    assert "not a request medperf-action verifies" in doc["checks"][0]["detail"]
+
+
+def _artifact(w: World, number: int, folder: str, **changes) -> Path:
+    issue = w.gh.repo(REG).issues[number]
+    doc = {
+        "schema_version": 1,
+        "tool": {"name": "medperf-action", "version": "0.1.0"},
+        "registry": REG,
+        "pr": number,
+        "head_sha": issue.pull.head_sha,
+        "author": w.owner,
+        "kind": "association",
+        "benchmark": BENCH,
+        "mlcube": MODEL,
+        "checks": [{"name": "metrics", "passed": True, "detail": "reproduced"}],
+        "metrics": [{"metric": "auc", "reported": 0.97, "verified": 0.97, "passed": True}],
+        "passed": True,
+        **changes,
+    }
+    path = w.tmp / folder
+    path.mkdir()
+    (path / "report.json").write_text(json.dumps(doc))
+    return path
+
+
+def test_report_refuses_untrusted_artifacts(world: World) -> None:
+    w, gh = world, world.gh
+    number = open_request(w)
+
+    bad = _artifact(w, number, "bad-schema", evil="<img src=x>")
+    code, _, stderr = report(w, number, folder=bad)
+    assert code == 1 and "does not match schemas/verify-report.schema.json" in stderr
+    assert labels(w, number) == {PENDING, FAILED}
+    assert "<img" not in comments(w, number)[0]
+
+    other = _artifact(w, number, "other-pr", pr=number + 1)
+    code, _, stderr = report(w, number, folder=other)
+    assert code == 1 and f"about #{number + 1}, not #{number}" in stderr
+    assert labels(w, number) == {PENDING, FAILED} and len(comments(w, number)) == 1
+
+    gh.reset_counters()  # a report about an older head: refused, and nothing changes
+    stale = _artifact(w, number, "stale", head_sha="0" * 40)
+    code, stdout, _ = report(w, number, folder=stale)
+    assert code == 0 and "stale" in stdout and gh.writes == 0
+
+    # A fork's PR: GitHub leaves workflow_run.pull_requests empty; the PR is found by head.
+    issue = gh.repo(REG).issues[number]
+    event = webhook_events.load(
+        "workflow_run",
+        "completed",
+        repository=REG,
+        head_repo=issue.pull.head_repo,
+        head_branch=issue.pull.head_ref,
+        head_sha=issue.pull.head_sha,
+        conclusion="success",
+        event="pull_request",
+    )
+    assert event["workflow_run"]["pull_requests"] == []
+    path = w.tmp / "fork-run.json"
+    path.write_text(json.dumps(event))
+    honest = _artifact(w, number, "honest")
+    code, stdout, stderr = report(w, number, "--event", str(path), folder=honest)
+    assert code == 0 and f"#{number}: verification passed" in stdout, stdout + stderr
+    assert labels(w, number) == {PENDING, VERIFIED} and len(comments(w, number)) == 1
+
+
+def test_webhook_examples_are_the_pinned_package() -> None:
+    assert webhook_events.version() == "7.6.1"
+    event = webhook_events.load("pull_request", "labeled", number=9, sender="x", label="y")
+    assert event["pull_request"]["number"] == 9 and event["label"]["name"] == "y"
+    for name, action in [
+        ("pull_request", "opened"),
+        ("pull_request", "synchronize"),
+        ("push", None),
+        ("workflow_dispatch", None),
+        ("workflow_run", "completed"),
+    ]:
+        assert webhook_events.load(name, action, repository="o/r")["repository"]["full_name"] == (
+            "o/r"
+        )
