@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from medperf_action import __version__
-
-F = TypeVar("F", bound=Callable[..., Any])
+from medperf_action.cli_common import F, clean_errors
+from medperf_action.cli_listings import association, benchmark, mlcube
+from medperf_action.cli_registry import registry
 
 ROLE_CHOICE = click.Choice(["model", "data-preparator", "metrics"])
 KIND_CHOICE = click.Choice(
@@ -33,28 +32,6 @@ KIND_CHOICE = click.Choice(
         "model-repo",
     ]
 )
-
-
-def clean_errors(func: F) -> F:
-    """Known failures become one clear message and an exit code, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:
-            from medperf_action.errors import exit_code
-
-            code = exit_code(exc)
-            if code is None:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -555,10 +532,6 @@ def associate_command(
     if record:
         gha.set_output("summary-json", json.dumps(record["summary"], separators=(",", ":")))
 
-
-# Command groups defined in their own modules (they import clean_errors from here).
-from medperf_action.cli_listings import association, benchmark, mlcube  # noqa: E402
-from medperf_action.cli_registry import registry  # noqa: E402
 
 for _group in (benchmark, mlcube, association, registry):
     main.add_command(_group)

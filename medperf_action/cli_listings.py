@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from medperf_action.cli import clean_errors
+from medperf_action.cli_common import clean_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATUS_CHOICE = click.Choice(["PENDING", "APPROVED", "REJECTED"], case_sensitive=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from medperf_action.cli import clean_errors
+from medperf_action.cli_common import clean_errors
 
 
 @click.group("registry")

@@ -1,12 +1,16 @@
-"""A published MedPerf world on the GitHub test server, for the GitOps tests.
+"""A published MedPerf world on the GitHub test server, shared by the GitOps tests.
 
-* `medperf/registry`: registry.yaml (committee: carol), benchmarks/breast-cancer.yaml and
-  the benchmark's three cubes as published mlcube entries (asset URLs + SHA-256).
-* `medperf/benchmark-cubes`: releases holding those cubes' assets and the demo dataset.
-* `alice/wdbc-centroid`: the model owner's repository, its MLCube packaged and published
-  at v1.0.0 (assets/release.json, as `medperf-action publish` leaves it).
+* `medperf/registry`: registry.yaml (committee: carol and the team medperf/committee),
+  the benchmark, and the published mlcube entries (asset URLs + SHA-256, as a real
+  registry holds them, since `path:` entries only work in a local checkout).
+* `medperf/benchmark-cubes`: releases with the benchmark's cubes and its demo dataset.
+* `<owner>/wdbc-centroid`: the model owner's repository, its MLCube published at the tag
+  `v1.0.0`; `World.model_assets` holds those assets with release.json, as
+  `medperf-action publish` leaves them.
 
-Users: carol (committee, owns the benchmark), alice (model owner), mallory (outsider).
+Users: carol (committee, owns the benchmark), dave (committee through the team), alice
+(model owner), mallory (triage access, not on the committee), registry-bot (the registry
+workflows' identity), reader (read-only).
 """
 
 from __future__ import annotations
@@ -16,114 +20,166 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import webhook_events
 import yaml
+from click.testing import CliRunner
 
+from medperf_action.cli_registry import registry
 from medperf_action.docker_runner import ensure_image
 from medperf_action.fetch import sha256_file
 from medperf_action.package import package_cube
 from medperf_action.publish import outputs_json, publish, write_record
+from medperf_action.registry import association_path
 from medperf_action.validate import validate_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-REGISTRY = "medperf/registry"
+REG = "medperf/registry"
+BENCH = "breast-cancer"
+MODEL = "breast-cancer-centroid"
 CUBES = {
     "breast-cancer-prep": ("data_preparator", "data-preparator"),
     "breast-cancer-lr": ("reference_model", "model"),
     "breast-cancer-metrics": ("evaluator", "metrics"),
+    MODEL: ("model", "model"),
 }
-MODEL_ID = "breast-cancer-centroid"
 
 
 @dataclass
-class World:
-    tokens: dict[str, str]
-    model_assets: Path
+class Stage:
+    root: Path
+    packaged: dict[str, Path]
+    demo: Path
+    summary: dict
 
 
-def _publish(gh, monkeypatch, token: str, repo: str, tag: str, assets: Path) -> dict:
-    monkeypatch.setenv("GITHUB_TOKEN", token)
-    url, published = publish(repo, tag, assets, token=token, log=lambda _l: None)
-    record = outputs_json(url, published, repository=repo, tag=tag)
-    write_record(assets, record)
-    return json.loads(record)
+def make_stage(root: Path, honest_run: bool = True) -> Stage:
+    """Package the four example cubes and the demo dataset once; with `honest_run`, the
+    requester's own run (the example registry, local paths), which builds the images and
+    gives an association request its summary and metrics."""
+    from medperf_action.workflow import Options, run_workflow
 
-
-def _entry(mlcube_id: str, name: str, owner: str, role: str, record: dict, image: str) -> dict:
-    assets = record["assets"]
-    return {
-        "id": mlcube_id,
-        "name": name,
-        "owner": owner,
-        "role": role,
-        "state": "OPERATION",
-        "assets": {
-            "mlcube": {k: assets["mlcube.yaml"][k] for k in ("url", "sha256")},
-            "parameters": {k: assets["parameters.yaml"][k] for k in ("url", "sha256")},
-            **(
-                {
-                    "additional_files": {
-                        k: assets["additional_files.tar.gz"][k] for k in ("url", "sha256")
-                    }
-                }
-                if "additional_files.tar.gz" in assets
-                else {}
-            ),
-        },
-        "image": {"name": image},
-    }
-
-
-def build_world(gh, monkeypatch, tmp: Path, docker_client, policy: str = "never") -> World:
-    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_SHA", raising=False)
-    monkeypatch.delenv("MEDPERF_REGISTRY_TOKEN", raising=False)
-    tokens = {login: gh.add_user(login) for login in ("carol", "alice", "mallory")}
-    gh.add_org("medperf", {"carol": "admin"})
-    gh.create_repo("medperf/benchmark-cubes", {"README.md": b"cubes\n"})
-    gh.add_collaborator("medperf/benchmark-cubes", "carol", "admin")
-
-    files: dict[str, bytes] = {}
-    for mlcube_id, (folder, role) in CUBES.items():
-        cube = validate_path(EXAMPLES / folder).cube
-        ensure_image(
-            cube.image,
-            cube.build_context,
-            cube.build_file,
-            log=lambda _l: None,
-            client=docker_client,
-        )
-        assets = package_cube(
-            validate_path(EXAMPLES / folder), tmp / mlcube_id, log=lambda _l: None
+    packaged = {
+        cube_id: package_cube(
+            validate_path(EXAMPLES / folder), root / cube_id, log=lambda _l: None
         ).directory
-        record = _publish(
-            gh, monkeypatch, tokens["carol"], "medperf/benchmark-cubes", mlcube_id, assets
-        )
-        entry = _entry(mlcube_id, mlcube_id, "carol", role, record, cube.image)
-        files[f"mlcubes/{mlcube_id}.yaml"] = yaml.safe_dump(entry, sort_keys=False).encode()
-
-    demo = tmp / "demo"
+        for cube_id, (folder, _role) in CUBES.items()
+    }
+    demo = root / "demo"
     demo.mkdir()
     shutil.copy(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz", demo)
     (demo / "checksums.sha256").write_text(
         f"{sha256_file(demo / 'breast-cancer-demo.tar.gz')}  breast-cancer-demo.tar.gz\n"
     )
-    demo_record = _publish(
-        gh, monkeypatch, tokens["carol"], "medperf/benchmark-cubes", "demo-v1", demo
-    )
-    demo_asset = demo_record["assets"]["breast-cancer-demo.tar.gz"]
+    summary: dict = {}
+    if honest_run:
+        outcome = run_workflow(
+            Options(
+                model_id=MODEL,
+                registry=EXAMPLES / "registry",
+                benchmark=BENCH,
+                echo=None,
+                log=lambda _l: None,
+            )
+        )
+        summary = outcome.summary
+    else:
+        for folder, _role in CUBES.values():
+            cube = validate_path(EXAMPLES / folder).cube
+            ensure_image(cube.image, cube.build_context, cube.build_file, log=lambda _l: None)
+    return Stage(root, packaged, demo, summary)
 
+
+@dataclass
+class World:
+    gh: object
+    tokens: dict[str, str]
+    owner: str
+    tmp: Path
+    stage: Stage
+    model_assets: Path
+
+    @property
+    def honest(self) -> dict:
+        return self.stage.summary["metrics"]["candidate"]
+
+
+def _entry(cube_id: str, owner: str, role: str, published: list, image: str) -> dict:
+    by_name = {p.name: p for p in published}
+    assets = {
+        key: {"url": by_name[name].url, "sha256": by_name[name].sha256}
+        for key, name in (
+            ("mlcube", "mlcube.yaml"),
+            ("parameters", "parameters.yaml"),
+            ("additional_files", "additional_files.tar.gz"),
+        )
+        if name in by_name
+    }
+    return {
+        "id": cube_id,
+        "name": cube_id,
+        "owner": owner,
+        "role": role,
+        "state": "OPERATION",
+        "assets": assets,
+        "image": {"name": image},
+    }
+
+
+def build_world(
+    gh, monkeypatch, stage: Stage, tmp: Path, owner="alice", policy="never", submitted=True
+) -> World:
+    """The registry; with `submitted`, the model's entry is on its default branch already."""
+    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
+    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
+    for name in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MEDPERF_ACTION_BOT_LOGIN", raising=False)
+    logins = ("carol", "alice", "mallory", "dave", "registry-bot", "reader")
+    tokens = {login: gh.add_user(login) for login in logins}
+    gh.add_org("medperf", {"carol": "admin"})
+    gh.add_team("medperf", "committee", ["dave"], {REG: "triage"})
+    gh.create_repo("medperf/benchmark-cubes", {"README.md": b"cubes\n"})
+    gh.add_collaborator("medperf/benchmark-cubes", "carol", "admin")
+    gh.create_repo(f"{owner}/wdbc-centroid", {"README.md": b"model\n"})
+
+    def release(repo: str, tag: str, folder: Path, by: str) -> list:
+        url, published = publish(repo, tag, folder, token=tokens[by], log=lambda _l: None)
+        write_record(folder, outputs_json(url, published, repository=repo, tag=tag))
+        return published
+
+    model_assets = tmp / "model-assets"
+    shutil.copytree(stage.packaged[MODEL], model_assets)
+    files: dict[str, str] = {}
+    for cube_id, (folder, role) in CUBES.items():
+        cube_owner, repo, assets = (
+            (owner, f"{owner}/wdbc-centroid", model_assets)
+            if cube_id == MODEL
+            else ("carol", "medperf/benchmark-cubes", tmp / cube_id)
+        )
+        if assets != model_assets:
+            shutil.copytree(stage.packaged[cube_id], assets)
+        tag = "v1.0.0" if cube_id == MODEL else cube_id
+        published = release(repo, tag, assets, cube_owner)
+        if cube_id == MODEL and not submitted:
+            continue
+        image = validate_path(EXAMPLES / folder).cube.image
+        files[f"mlcubes/{cube_id}.yaml"] = yaml.safe_dump(
+            _entry(cube_id, cube_owner, role, published, image), sort_keys=False
+        )
+    shutil.copytree(stage.demo, tmp / "demo")
+    demo = release("medperf/benchmark-cubes", "demo-v1", tmp / "demo", "carol")[0]
     files["registry.yaml"] = yaml.safe_dump(
         {
             "name": "Test registry",
-            "committee": {"users": ["carol"]},
+            "committee": {"users": ["carol"], "teams": ["medperf/committee"]},
             "approval_policy": {"mode": policy},
-        }
-    ).encode()
-    files["benchmarks/breast-cancer.yaml"] = yaml.safe_dump(
+            "metric_tolerance": {"absolute": 1e-6},
+        },
+        sort_keys=False,
+    )
+    files[f"benchmarks/{BENCH}.yaml"] = yaml.safe_dump(
         {
-            "id": "breast-cancer",
+            "id": BENCH,
             "name": "Breast cancer (WDBC) demo benchmark",
             "description": "The example benchmark, published.",
             "owner": "carol",
@@ -131,25 +187,76 @@ def build_world(gh, monkeypatch, tmp: Path, docker_client, policy: str = "never"
             "data_preparator": "breast-cancer-prep",
             "reference_model": "breast-cancer-lr",
             "evaluator": "breast-cancer-metrics",
-            "demo_dataset": {"url": demo_asset["url"], "sha256": demo_asset["sha256"]},
+            "demo_dataset": {"url": demo.url, "sha256": demo.sha256},
         },
         sort_keys=False,
-    ).encode()
-    gh.create_repo(REGISTRY, files)
-    gh.add_collaborator(REGISTRY, "carol", "admin")
-
-    model = validate_path(EXAMPLES / "model").cube
-    ensure_image(
-        model.image,
-        model.build_context,
-        model.build_file,
-        log=lambda _l: None,
-        client=docker_client,
     )
-    gh.create_repo("alice/wdbc-centroid", {"README.md": b"model\n"})
-    model_assets = package_cube(
-        validate_path(EXAMPLES / "model"), tmp / "model-assets", log=lambda _l: None
-    ).directory
-    _publish(gh, monkeypatch, tokens["alice"], "alice/wdbc-centroid", "v1.0.0", model_assets)
-    monkeypatch.delenv("GITHUB_TOKEN")
-    return World(tokens, model_assets)
+    gh.create_repo(REG, files)
+    gh.add_collaborator(REG, "carol", "admin")
+    gh.add_collaborator(REG, "registry-bot", "write")
+    gh.add_collaborator(REG, "mallory", "triage")  # may label, but is not on the committee
+    gh.fork(REG, owner)
+    return World(gh, tokens, owner, tmp, stage, model_assets)
+
+
+def add_label(w: World, number: int, name: str, by: str) -> None:
+    w.gh.github(w.tokens[by]).get_repo(REG).get_issue(number).add_to_labels(name)
+
+
+def invoke(args: list[str], token: str, env: dict | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(registry, args, env={"GITHUB_TOKEN": token, **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def verify(w: World, number: int, env: dict | None = None) -> tuple[int, str, str, dict]:
+    out = w.tmp / f"verify-{number}"
+    code, stdout, stderr = invoke(
+        ["verify", "--pr", str(number), "--registry", REG, "--report", str(out)],
+        w.tokens["reader"],  # read access is all verify needs
+        env,
+    )
+    doc = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    return code, stdout, stderr, doc
+
+
+def report(w: World, number: int, *extra: str, folder: Path | None = None) -> tuple[int, str, str]:
+    folder = folder or w.tmp / f"verify-{number}"
+    args = ["report", "--report", str(folder), "--registry", REG, *extra]
+    if "--event" not in extra:
+        args += ["--pr", str(number)]
+    return invoke(args, w.tokens["registry-bot"])
+
+
+def on_label(w: World, number: int, label: str, sender: str) -> tuple[int, str, str]:
+    issue = w.gh.repo(REG).issues[number]
+    event = webhook_events.load(
+        "pull_request",
+        "labeled",
+        repository=REG,
+        default_branch="main",
+        number=number,
+        sender=sender,
+        label=label,
+        author=issue.user,
+        head_repo=issue.pull.head_repo,
+        head_ref=issue.pull.head_ref,
+        head_sha=issue.pull.head_sha,
+    )
+    path = w.tmp / f"event-{number}-{label.replace('/', '-')}-{sender}.json"
+    path.write_text(json.dumps(event))
+    return invoke(["on-label", "--event", str(path)], w.tokens["registry-bot"])
+
+
+def labels(w: World, number: int) -> set[str]:
+    return set(w.gh.repo(REG).issues[number].labels)
+
+
+def comments(w: World, number: int) -> list[str]:
+    return [c.body for c in w.gh.repo(REG).comments.values() if c.issue_number == number]
+
+
+def main_file(w: World) -> dict | None:
+    data = w.gh.read_file(REG, association_path(BENCH, MODEL), ref="main")
+    return None if data is None else yaml.safe_load(data)

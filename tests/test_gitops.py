@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from click.testing import CliRunner
-from registry_world import MODEL_ID, REGISTRY, build_world
+from registry_world import MODEL, REG, build_world, make_stage
 
 from medperf_action.cli import main
 from medperf_action.gitops import association_marker, submission_marker
@@ -14,10 +14,18 @@ from medperf_action.schemas import validator
 pytestmark = pytest.mark.docker
 
 
+MODEL_ID, REGISTRY = MODEL, REG
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
+    return make_stage(tmp_path_factory.mktemp("gitops"), honest_run=False)
+
+
 @pytest.fixture
-def world(github_server, monkeypatch, tmp_path, docker_client, tmp_path_factory):
+def world(github_server, monkeypatch, stage, tmp_path_factory, tmp_path):
     monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path_factory.getbasetemp() / "gitops-cache"))
-    return build_world(github_server, monkeypatch, tmp_path, docker_client)
+    return build_world(github_server, monkeypatch, stage, tmp_path, submitted=False)
 
 
 def cli(token: str, *args: str) -> tuple[int, str, str]:

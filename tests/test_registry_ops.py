@@ -16,37 +16,35 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import webhook_events
 import yaml
-from click.testing import CliRunner
+from registry_world import (
+    BENCH,
+    MODEL,
+    REG,
+    Stage,
+    World,
+    add_label,
+    build_world,
+    comments,
+    labels,
+    main_file,
+    make_stage,
+    on_label,
+    report,
+    verify,
+)
 
-from medperf_action.cli_registry import registry
-from medperf_action.fetch import sha256_file
-from medperf_action.package import package_cube
-from medperf_action.publish import publish
 from medperf_action.registry import VERIFY_MARKER, association_path
 from medperf_action.registry_verify import schema_errors
-from medperf_action.validate import validate_path
 
 pytestmark = pytest.mark.docker
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-REG = "medperf/registry"
-BENCH = "breast-cancer"
-MODEL = "breast-cancer-centroid"
 BRANCH = f"medperf/associate/{BENCH}/{MODEL}"
-CUBES = {
-    "breast-cancer-prep": ("data_preparator", "data-preparator"),
-    "breast-cancer-lr": ("reference_model", "model"),
-    "breast-cancer-metrics": ("evaluator", "metrics"),
-    MODEL: ("model", "model"),
-}
 PENDING, APPROVED, REJECTED = "medperf/pending", "medperf/approved", "medperf/rejected"
 VERIFIED, FAILED = "medperf/verified", "medperf/verification-failed"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -56,141 +54,12 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 # Set-up: once per module (packaging, the honest run), then a fresh server per test
 
 
-@dataclass
-class Stage:
-    root: Path
-    packaged: dict[str, Path]
-    demo: Path
-    summary: dict
-
-
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
-    from medperf_action.workflow import Options, run_workflow
-
     root = tmp_path_factory.mktemp("registry-ops")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
-        packaged = {
-            cube_id: package_cube(
-                validate_path(EXAMPLES / folder), root / cube_id, log=lambda _l: None
-            ).directory
-            for cube_id, (folder, _role) in CUBES.items()
-        }
-        demo = root / "demo"
-        demo.mkdir()
-        shutil.copy(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz", demo)
-        (demo / "checksums.sha256").write_text(
-            f"{sha256_file(demo / 'breast-cancer-demo.tar.gz')}  breast-cancer-demo.tar.gz\n"
-        )
-        # The requester's own run (the example registry, local paths): it builds the
-        # images, and its summary and metrics go into the association request.
-        outcome = run_workflow(
-            Options(
-                model_id=MODEL,
-                registry=EXAMPLES / "registry",
-                benchmark=BENCH,
-                echo=None,
-                log=lambda _l: None,
-            )
-        )
-        yield Stage(root, packaged, demo, outcome.summary)
-
-
-@dataclass
-class World:
-    gh: object
-    tokens: dict[str, str]
-    owner: str
-    tmp: Path
-    stage: Stage
-
-    @property
-    def honest(self) -> dict:
-        return self.stage.summary["metrics"]["candidate"]
-
-
-def _entry(cube_id: str, owner: str, role: str, published: list, image: str) -> dict:
-    by_name = {p.name: p for p in published}
-    assets = {
-        key: {"url": by_name[name].url, "sha256": by_name[name].sha256}
-        for key, name in (
-            ("mlcube", "mlcube.yaml"),
-            ("parameters", "parameters.yaml"),
-            ("additional_files", "additional_files.tar.gz"),
-        )
-        if name in by_name
-    }
-    return {
-        "id": cube_id,
-        "name": cube_id,
-        "owner": owner,
-        "role": role,
-        "state": "OPERATION",
-        "assets": assets,
-        "image": {"name": image},
-    }
-
-
-def build_world(gh, monkeypatch, stage: Stage, tmp: Path, owner="alice", policy="never") -> World:
-    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
-    for name in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("MEDPERF_ACTION_BOT_LOGIN", raising=False)
-    logins = ("carol", "alice", "mallory", "dave", "registry-bot", "reader")
-    tokens = {login: gh.add_user(login) for login in logins}
-    gh.add_org("medperf", {"carol": "admin"})
-    gh.add_team("medperf", "committee", ["dave"], {REG: "triage"})
-    gh.create_repo("medperf/benchmark-cubes", {"README.md": b"cubes\n"})
-    gh.add_collaborator("medperf/benchmark-cubes", "carol", "admin")
-    gh.create_repo(f"{owner}/wdbc-centroid", {"README.md": b"model\n"})
-
-    def release(repo: str, tag: str, folder: Path, by: str) -> list:
-        return publish(repo, tag, folder, token=tokens[by], log=lambda _l: None)[1]
-
-    files: dict[str, str] = {}
-    for cube_id, (folder, role) in CUBES.items():
-        cube_owner, repo = (
-            (owner, f"{owner}/wdbc-centroid")
-            if cube_id == MODEL
-            else ("carol", "medperf/benchmark-cubes")
-        )
-        published = release(repo, cube_id, stage.packaged[cube_id], cube_owner)
-        image = validate_path(EXAMPLES / folder).cube.image
-        files[f"mlcubes/{cube_id}.yaml"] = yaml.safe_dump(
-            _entry(cube_id, cube_owner, role, published, image), sort_keys=False
-        )
-    demo = release("medperf/benchmark-cubes", "demo-v1", stage.demo, "carol")[0]
-    files["registry.yaml"] = yaml.safe_dump(
-        {
-            "name": "Test registry",
-            "committee": {"users": ["carol"], "teams": ["medperf/committee"]},
-            "approval_policy": {"mode": policy},
-            "metric_tolerance": {"absolute": 1e-6},
-        },
-        sort_keys=False,
-    )
-    files[f"benchmarks/{BENCH}.yaml"] = yaml.safe_dump(
-        {
-            "id": BENCH,
-            "name": "Breast cancer (WDBC) demo benchmark",
-            "description": "The example benchmark, published.",
-            "owner": "carol",
-            "approval_status": "APPROVED",
-            "data_preparator": "breast-cancer-prep",
-            "reference_model": "breast-cancer-lr",
-            "evaluator": "breast-cancer-metrics",
-            "demo_dataset": {"url": demo.url, "sha256": demo.sha256},
-        },
-        sort_keys=False,
-    )
-    gh.create_repo(REG, files)
-    gh.add_collaborator(REG, "carol", "admin")
-    gh.add_collaborator(REG, "registry-bot", "write")
-    gh.add_collaborator(REG, "mallory", "triage")  # may label, but is not on the committee
-    gh.fork(REG, owner)
-    return World(gh, tokens, owner, tmp, stage)
+        yield make_stage(root)
 
 
 @pytest.fixture
@@ -233,73 +102,10 @@ def open_request(w: World, metrics: dict | None = None, extra: dict | None = Non
     return number
 
 
-def add_label(w: World, number: int, name: str, by: str) -> None:
-    w.gh.github(w.tokens[by]).get_repo(REG).get_issue(number).add_to_labels(name)
-
-
-def invoke(args: list[str], token: str, env: dict | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(registry, args, env={"GITHUB_TOKEN": token, **(env or {})})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def verify(w: World, number: int, env: dict | None = None) -> tuple[int, str, str, dict]:
-    out = w.tmp / f"verify-{number}"
-    code, stdout, stderr = invoke(
-        ["verify", "--pr", str(number), "--registry", REG, "--report", str(out)],
-        w.tokens["reader"],  # read access is all verify needs
-        env,
-    )
-    doc = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
-    return code, stdout, stderr, doc
-
-
-def report(w: World, number: int, *extra: str, folder: Path | None = None) -> tuple[int, str, str]:
-    folder = folder or w.tmp / f"verify-{number}"
-    args = ["report", "--report", str(folder), "--registry", REG, *extra]
-    if "--event" not in extra:
-        args += ["--pr", str(number)]
-    return invoke(args, w.tokens["registry-bot"])
-
-
-def on_label(w: World, number: int, label: str, sender: str) -> tuple[int, str, str]:
-    issue = w.gh.repo(REG).issues[number]
-    event = webhook_events.load(
-        "pull_request",
-        "labeled",
-        repository=REG,
-        default_branch="main",
-        number=number,
-        sender=sender,
-        label=label,
-        author=issue.user,
-        head_repo=issue.pull.head_repo,
-        head_ref=issue.pull.head_ref,
-        head_sha=issue.pull.head_sha,
-    )
-    path = w.tmp / f"event-{number}-{label.replace('/', '-')}-{sender}.json"
-    path.write_text(json.dumps(event))
-    return invoke(["on-label", "--event", str(path)], w.tokens["registry-bot"])
-
-
-def labels(w: World, number: int) -> set[str]:
-    return set(w.gh.repo(REG).issues[number].labels)
-
-
-def comments(w: World, number: int) -> list[str]:
-    return [c.body for c in w.gh.repo(REG).comments.values() if c.issue_number == number]
-
-
 def main_log(w: World) -> list[str]:
     gh = w.gh
     tip = gh.repo(REG).refs["refs/heads/main"]
     return [gh.world.git.commits[sha].message for sha in gh.world.git.ancestors(tip)]
-
-
-def main_file(w: World) -> dict | None:
-    data = w.gh.read_file(REG, association_path(BENCH, MODEL), ref="main")
-    return None if data is None else yaml.safe_load(data)
 
 
 # ---------------------------------------------------------------------------------------
