@@ -535,3 +535,144 @@ def associate_command(
 
 for _group in (benchmark, mlcube, association, registry):
     main.add_command(_group)
+
+
+@main.command("run")
+@click.option(
+    "--mode",
+    type=click.Choice(["model", "registry"]),
+    help="What this repository is (default: .medperf.yml or registry.yaml says).",
+)
+@click.option("--event-name", envvar="GITHUB_EVENT_NAME", help="Default: $GITHUB_EVENT_NAME.")
+@click.option("--event-path", envvar="GITHUB_EVENT_PATH", help="Default: $GITHUB_EVENT_PATH.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("medperf-results"),
+    show_default=True,
+    help="Where each benchmark's test results go.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the commands; run nothing.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Test this many benchmark x model pairs side by side on this machine.",
+)
+@clean_errors
+def run_command(
+    mode: str | None,
+    event_name: str | None,
+    event_path: str | None,
+    output: Path,
+    dry_run: bool,
+    jobs: int,
+) -> None:
+    """Do what the GitHub event calls for (the action's default command).
+
+    Model repository: push of a branch or a pull request → validate, test; push of a tag
+    → also package, publish, submit (and associate when .medperf.yml says so);
+    workflow_dispatch → the command in the event's inputs. Registry: pull_request →
+    registry verify; workflow_run → registry report; pull_request_target (labeled) →
+    registry on-label. The first failing step stops the rest.
+    """
+    import shlex
+
+    from medperf_action import gha
+    from medperf_action.dispatch import batches, plan_for_event
+    from medperf_action.errors import UsageError
+
+    if not event_name:
+        raise UsageError(
+            "no event: set GITHUB_EVENT_NAME (and GITHUB_EVENT_PATH), or pass --event-name"
+        )
+    plan = plan_for_event(event_name, event_path, Path.cwd(), mode=mode, output_root=output)
+    click.echo(f"{plan.kind} repository, {plan.event} event: {len(plan.steps)} step(s)", err=True)
+    if dry_run:
+        for step in plan.steps:
+            click.echo("medperf-action " + shlex.join(step.argv))
+        return
+    for batch in batches(plan.steps, jobs):
+        if len(batch) == 1:
+            with gha.group(batch[0].title):
+                click.echo("medperf-action " + shlex.join(batch[0].argv), err=True)
+                codes = [_invoke(batch[0].argv)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            titles = ", ".join(step.title for step in batch)
+            click.echo(f"{len(batch)} tests side by side: {titles}", err=True)
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                codes = list(pool.map(lambda step: _invoke(step.argv), batch))
+        failed = [(step, code) for step, code in zip(batch, codes, strict=True) if code != 0]
+        for step, code in failed:
+            click.echo(f"error: step '{step.title}' failed (exit code {code})", err=True)
+        if failed:
+            sys.exit(failed[0][1])
+
+
+def _invoke(argv: list[str]) -> int:
+    """Run one medperf-action command in this process; its exit code."""
+    try:
+        main.main(argv, prog_name="medperf-action", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 1
+    return 0
+
+
+@main.command("plan")
+@click.option("--config", type=click.Path(path_type=Path), help="Default: .medperf.yml.")
+@click.option("--registry", help="Take the pairs from this registry's associations instead.")
+@click.option("--benchmark", help="With --registry: only this benchmark.")
+@click.option(
+    "--status",
+    type=click.Choice(["APPROVED", "PENDING", "REJECTED"]),
+    default="APPROVED",
+    show_default=True,
+    help="With --registry: which pairs.",
+)
+@click.option("--token", help="GitHub token for a GitHub registry (default: $GITHUB_TOKEN).")
+@clean_errors
+def plan_command(
+    config: Path | None,
+    registry: str | None,
+    benchmark: str | None,
+    status: str,
+    token: str | None,
+) -> None:
+    """Print a JSON matrix of benchmark x model pairs for `strategy.matrix`.
+
+    From .medperf.yml (this model against each of its benchmarks), or from a registry's
+    associations. Each pair then runs on its own runner (a self-hosted GPU runner too).
+    """
+    from medperf_action import gha
+    from medperf_action.dispatch import matrix_from_config, matrix_from_registry
+    from medperf_action.gitops import load_repo_config
+
+    if registry:
+        pairs = matrix_from_registry(registry, benchmark, status, token)
+    else:
+        pairs = matrix_from_config(load_repo_config(config))
+    matrix = json.dumps({"include": pairs}, separators=(",", ":"))
+    click.echo(matrix)
+    gha.set_output("matrix", matrix)
+
+
+@main.command("action", hidden=True)
+@clean_errors
+def action_command() -> None:
+    """The composite action's entry: its inputs come as MPA_* environment variables."""
+    import os
+    import shlex
+
+    from medperf_action.dispatch import action_argv
+
+    argv = action_argv(dict(os.environ))
+    click.echo("medperf-action " + shlex.join(argv), err=True)
+    sys.exit(_invoke(argv))

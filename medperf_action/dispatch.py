@@ -1,0 +1,296 @@
+"""What each GitHub event calls for: the action's default command.
+
+In a model repository (it has `.medperf.yml`):
+
+| event | what runs |
+|---|---|
+| `push` of a branch | `validate`, then `test` against each benchmark `.medperf.yml` names |
+| `push` of a tag | as for a branch, then `package`, `publish`, `submit` (and `associate`) |
+| `pull_request` | `validate`, then `test` |
+| `workflow_dispatch` | the command and arguments given in the event's inputs |
+
+In a registry repository (it has `registry.yaml`):
+
+| event | what runs |
+|---|---|
+| `pull_request` | `registry verify` |
+| `workflow_run` | `registry report` |
+| `pull_request_target` (labeled) | `registry on-label` |
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medperf_action.errors import UsageError
+
+#: Commands a `workflow_dispatch` may ask for (anything else is refused).
+DISPATCHABLE = frozenset(
+    {
+        "validate",
+        "test",
+        "package",
+        "publish",
+        "submit",
+        "associate",
+        "plan",
+        "benchmark",
+        "mlcube",
+        "association",
+        "registry",
+    }
+)
+
+
+@dataclass
+class Step:
+    title: str
+    argv: list[str]
+
+
+@dataclass
+class Plan:
+    kind: str  # "model" | "registry"
+    event: str
+    steps: list[Step] = field(default_factory=list)
+
+
+def batches(steps: list[Step], jobs: int) -> list[list[Step]]:
+    """Consecutive `test` steps together, up to `jobs` at a time; every other step alone."""
+    out: list[list[Step]] = []
+    for step in steps:
+        last = out[-1] if out else None
+        together = jobs > 1 and last is not None and len(last) < jobs
+        if together and step.argv[0] == "test" and last[0].argv[0] == "test":
+            last.append(step)
+        else:
+            out.append([step])
+    return out
+
+
+def repo_kind(root: Path, mode: str | None = None) -> str:
+    if mode:
+        if mode not in ("model", "registry"):
+            raise UsageError(f"--mode {mode}: use model or registry")
+        return mode
+    if (root / "registry.yaml").is_file():
+        return "registry"
+    if (root / ".medperf.yml").is_file() or (root / ".medperf.yaml").is_file():
+        return "model"
+    raise UsageError(
+        "cannot tell what this repository is: a model repository has .medperf.yml, a "
+        "registry has registry.yaml (or pass --mode)"
+    )
+
+
+def _load_event(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file() or file.stat().st_size > 25 << 20:
+        raise UsageError(f"GITHUB_EVENT_PATH {path}: not a readable event file")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"GITHUB_EVENT_PATH {path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"GITHUB_EVENT_PATH {path}: not a JSON object")
+    return data
+
+
+def _model_tests(cfg: dict[str, Any], output_root: Path) -> list[Step]:
+    mlcube = str(cfg.get("mlcube", "mlcube"))
+    registry = cfg.get("registry")
+    steps = [Step("validate the MLCube", ["validate", mlcube])]
+    for benchmark in cfg.get("benchmarks") or []:
+        argv = [
+            "test",
+            "--model",
+            mlcube,
+            "--registry",
+            str(registry),
+            "--benchmark",
+            benchmark,
+            "--output",
+            str(output_root / benchmark),
+            "--quiet",
+        ]
+        if cfg.get("id"):
+            argv += ["--model-id", str(cfg["id"])]
+        steps.append(Step(f"test against {benchmark}", argv))
+    return steps
+
+
+def plan_for_event(
+    event_name: str,
+    event_path: str | None,
+    root: Path,
+    *,
+    mode: str | None = None,
+    output_root: Path = Path("medperf-results"),
+    ref: str | None = None,
+) -> Plan:
+    """The commands the event calls for, in order (the first failure stops the rest)."""
+    from medperf_action.gitops import load_repo_config
+
+    kind = repo_kind(root, mode)
+    event = _load_event(event_path)
+    plan = Plan(kind, event_name)
+    if event_name == "workflow_dispatch":
+        inputs = event.get("inputs") or {}
+        command = str(inputs.get("command") or "").strip()
+        if command not in DISPATCHABLE:
+            raise UsageError(
+                f"workflow_dispatch input command={command!r}: use one of "
+                f"{', '.join(sorted(DISPATCHABLE))}"
+            )
+        try:
+            args = shlex.split(str(inputs.get("args") or ""))
+        except ValueError as exc:
+            raise UsageError(f"workflow_dispatch input args: {exc}") from None
+        plan.steps.append(Step(f"{command} (by hand)", [command, *args]))
+        return plan
+    if kind == "registry":
+        return _registry_plan(plan, event, event_path)
+    cfg = load_repo_config(root / ".medperf.yml" if (root / ".medperf.yml").is_file() else None)
+    if event_name == "pull_request":
+        plan.steps += _model_tests(cfg, output_root)
+        return plan
+    if event_name != "push":
+        raise UsageError(f"a model repository does not act on {event_name!r} events")
+    git_ref = str(event.get("ref") or ref or "")
+    plan.steps += _model_tests(cfg, output_root)
+    if git_ref.startswith("refs/tags/"):
+        tag = git_ref.removeprefix("refs/tags/")
+        mlcube = str(cfg.get("mlcube", "mlcube"))
+        plan.steps += [
+            Step("package the assets", ["package", mlcube]),
+            Step(
+                f"publish release {tag}", ["publish", "--tag", tag, "--assets", f"{mlcube}/assets"]
+            ),
+            Step("submit to the registry", ["submit", "--assets", f"{mlcube}/assets"]),
+        ]
+        if cfg.get("associate"):
+            for benchmark in cfg.get("benchmarks") or []:
+                plan.steps.append(
+                    Step(
+                        f"request association with {benchmark}",
+                        [
+                            "associate",
+                            "--benchmark",
+                            benchmark,
+                            "--yes",
+                            "--quiet",
+                            "--model",
+                            mlcube,
+                        ],
+                    )
+                )
+    return plan
+
+
+def _registry_plan(plan: Plan, event: dict[str, Any], event_path: str | None) -> Plan:
+    name = plan.event
+    if name == "pull_request":
+        number = (event.get("pull_request") or {}).get("number") or event.get("number")
+        if not isinstance(number, int):
+            raise UsageError("the pull_request event names no pull request number")
+        plan.steps.append(Step(f"verify #{number}", ["registry", "verify", "--pr", str(number)]))
+    elif name == "workflow_run":
+        plan.steps.append(
+            Step(
+                "report the verification",
+                ["registry", "report", "--event", str(event_path), "--report", "verify-report"],
+            )
+        )
+    elif name == "pull_request_target":
+        if event.get("action") != "labeled":
+            raise UsageError("the registry acts on pull_request_target only when labeled")
+        plan.steps.append(
+            Step("act on the label", ["registry", "on-label", "--event", str(event_path)])
+        )
+    else:
+        raise UsageError(f"a registry does not act on {name!r} events")
+    return plan
+
+
+# ---------------------------------------------------------------------------------------
+# plan: a strategy.matrix of benchmark x model pairs
+
+
+def matrix_from_config(cfg: dict[str, Any]) -> list[dict[str, str]]:
+    if not cfg.get("id") or not cfg.get("benchmarks"):
+        raise UsageError(".medperf.yml names no id or no benchmarks")
+    return [
+        {"benchmark": b, "mlcube": str(cfg["id"]), "registry": str(cfg.get("registry", ""))}
+        for b in cfg["benchmarks"]
+    ]
+
+
+def matrix_from_registry(
+    location: str,
+    benchmark: str | None,
+    status: str,
+    token: str | None,
+) -> list[dict[str, str]]:
+    """Pairs from the registry's associations (the latest state of each), by status."""
+    from medperf_action.listings import list_associations, open_view
+
+    view = open_view(location, token)
+    rows = list_associations(view, benchmark=benchmark, status=status)
+    return [{"benchmark": r.benchmark, "mlcube": r.mlcube, "registry": location} for r in rows]
+
+
+# ---------------------------------------------------------------------------------------
+# The composite action's inputs, as environment variables, to a command line
+
+
+def action_argv(env: dict[str, str]) -> list[str]:
+    """The command line for the action's inputs (MPA_* variables set by action.yml).
+
+    Inputs reach this function as environment variables, never through a shell, so no
+    input can inject a command; `args` is split like a shell would split it, no more.
+    """
+    command = env.get("MPA_COMMAND", "").strip() or "run"
+    try:
+        extra = shlex.split(env.get("MPA_ARGS", ""))
+    except ValueError as exc:
+        raise UsageError(f"input args: {exc}") from None
+    mlcube = env.get("MPA_MLCUBE", "").strip() or "mlcube"
+    options = {
+        "--benchmark": env.get("MPA_BENCHMARK", "").strip(),
+        "--registry": env.get("MPA_REGISTRY", "").strip(),
+        "--tag": env.get("MPA_TAG", "").strip(),
+        "--config": env.get("MPA_CONFIG", "").strip(),
+        "--mode": env.get("MPA_MODE", "").strip(),
+        "--jobs": env.get("MPA_JOBS", "").strip(),
+    }
+    accepts = {
+        "run": ["--mode", "--jobs"],
+        "validate": [],
+        "test": ["--benchmark", "--registry"],
+        "package": [],
+        "publish": ["--tag"],
+        "submit": ["--registry", "--config"],
+        "associate": ["--benchmark", "--registry", "--config"],
+        "plan": ["--registry", "--benchmark", "--config"],
+    }
+    if command not in accepts:
+        raise UsageError(f"input command={command!r}: use one of {', '.join(accepts)}")
+    argv = [command]
+    if command in ("validate", "package"):
+        argv.append(mlcube)
+    elif command == "test":
+        argv += ["--model", mlcube]
+    elif command == "publish":
+        argv += ["--assets", f"{mlcube}/assets"]
+    for name in accepts[command]:
+        if options[name]:
+            argv += [name, options[name]]
+    if command == "associate":
+        argv.append("--yes")
+    return argv + extra

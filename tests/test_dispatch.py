@@ -1,0 +1,195 @@
+"""What each event calls for, the action's inputs as a command line, `plan`, and the docs.
+
+Unit tests without Docker or GitHub; the real payloads come from @octokit/webhooks-examples.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import webhook_events
+from click.testing import CliRunner
+
+from medperf_action.cli import main
+from medperf_action.dispatch import Step, action_argv, batches, plan_for_event
+from medperf_action.errors import UsageError
+from medperf_action.validate import validate_path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = "mlcube: mlcube\nid: my-model\nname: Mine\nregistry: org/registry\nbenchmarks: [b1, b2]\nassociate: true\n"
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> Path:
+    (tmp_path / ".medperf.yml").write_text(CONFIG)
+    return tmp_path
+
+
+def event_file(tmp_path: Path, payload: dict) -> str:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return str(path)
+
+
+def commands(plan) -> list[list[str]]:
+    return [step.argv for step in plan.steps]
+
+
+def test_branch_push_validates_then_tests_each_benchmark(model_repo: Path) -> None:
+    payload = webhook_events.load("push", ref="refs/heads/main")
+    plan = plan_for_event("push", event_file(model_repo, payload), model_repo)
+    assert plan.kind == "model"
+    assert [argv[0] for argv in commands(plan)] == ["validate", "test", "test"]
+    assert commands(plan)[1][commands(plan)[1].index("--benchmark") + 1] == "b1"
+    assert "--model-id" in commands(plan)[1]
+
+
+def test_tag_push_also_packages_publishes_submits_and_associates(model_repo: Path) -> None:
+    payload = webhook_events.load("push", ref="refs/tags/v2.0.0")
+    plan = plan_for_event("push", event_file(model_repo, payload), model_repo)
+    names = [argv[0] for argv in commands(plan)]
+    assert names == [
+        "validate",
+        "test",
+        "test",
+        "package",
+        "publish",
+        "submit",
+        "associate",
+        "associate",
+    ]
+    publish = commands(plan)[4]
+    assert publish[publish.index("--tag") + 1] == "v2.0.0"
+
+
+def test_pull_request_validates_and_tests(model_repo: Path) -> None:
+    payload = webhook_events.load("pull_request", "opened", number=7)
+    plan = plan_for_event("pull_request", event_file(model_repo, payload), model_repo)
+    assert [argv[0] for argv in commands(plan)] == ["validate", "test", "test"]
+
+
+def test_workflow_dispatch_runs_the_command_in_the_inputs(model_repo: Path) -> None:
+    payload = webhook_events.load("workflow_dispatch")
+    payload["inputs"] = {"command": "validate", "args": "mlcube --role model"}
+    plan = plan_for_event("workflow_dispatch", event_file(model_repo, payload), model_repo)
+    assert commands(plan) == [["validate", "mlcube", "--role", "model"]]
+    payload["inputs"] = {"command": "rm -rf /", "args": ""}
+    with pytest.raises(UsageError, match="use one of"):
+        plan_for_event("workflow_dispatch", event_file(model_repo, payload), model_repo)
+
+
+def test_registry_events(tmp_path: Path) -> None:
+    (tmp_path / "registry.yaml").write_text("name: r\ncommittee: {users: [a]}\n")
+    pr = webhook_events.load("pull_request", "opened", number=12)
+    assert commands(plan_for_event("pull_request", event_file(tmp_path, pr), tmp_path)) == [
+        ["registry", "verify", "--pr", "12"]
+    ]
+    run = webhook_events.load("workflow_run", "completed")
+    path = event_file(tmp_path, run)
+    assert commands(plan_for_event("workflow_run", path, tmp_path)) == [
+        ["registry", "report", "--event", path, "--report", "verify-report"]
+    ]
+    labeled = webhook_events.load("pull_request", "labeled", number=3)
+    path = event_file(tmp_path, labeled)
+    assert commands(plan_for_event("pull_request_target", path, tmp_path)) == [
+        ["registry", "on-label", "--event", path]
+    ]
+    with pytest.raises(UsageError, match="does not act on 'issues'"):
+        plan_for_event("issues", path, tmp_path)
+
+
+def test_unknown_repository_and_bad_event(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot tell what this repository is"):
+        plan_for_event("push", None, tmp_path)
+    (tmp_path / ".medperf.yml").write_text(CONFIG)
+    (tmp_path / "event.json").write_text("not json")
+    with pytest.raises(UsageError, match="not JSON"):
+        plan_for_event("push", str(tmp_path / "event.json"), tmp_path)
+
+
+def test_action_inputs_become_a_command_line_without_a_shell() -> None:
+    env = {
+        "MPA_COMMAND": "test",
+        "MPA_MLCUBE": "cube",
+        "MPA_BENCHMARK": "b1",
+        "MPA_REGISTRY": "o/r",
+        "MPA_TAG": "v1",
+    }
+    assert action_argv(env) == ["test", "--model", "cube", "--benchmark", "b1", "--registry", "o/r"]
+    assert action_argv({"MPA_COMMAND": "publish", "MPA_TAG": "v1"}) == [
+        "publish",
+        "--assets",
+        "mlcube/assets",
+        "--tag",
+        "v1",
+    ]
+    assert action_argv({}) == ["run"]
+    # An input that looks like a shell command stays one argument.
+    assert (
+        action_argv({"MPA_COMMAND": "validate", "MPA_MLCUBE": "$(touch /tmp/x); rm -rf ~"})[1]
+        == "$(touch /tmp/x); rm -rf ~"
+    )
+    with pytest.raises(UsageError):
+        action_argv({"MPA_COMMAND": "sh"})
+
+
+def test_batches_put_consecutive_tests_side_by_side() -> None:
+    steps = [
+        Step("v", ["validate"]),
+        Step("1", ["test"]),
+        Step("2", ["test"]),
+        Step("3", ["test"]),
+        Step("p", ["package"]),
+    ]
+    assert [[s.title for s in b] for b in batches(steps, 2)] == [["v"], ["1", "2"], ["3"], ["p"]]
+    assert [[s.title for s in b] for b in batches(steps, 1)] == [["v"], ["1"], ["2"], ["3"], ["p"]]
+
+
+def test_plan_prints_a_matrix_from_medperf_yml(
+    model_repo: Path, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(model_repo)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["plan"], env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(out)}
+    )
+    assert result.exit_code == 0, result.output
+    matrix = json.loads(result.stdout)
+    assert matrix == {
+        "include": [
+            {"benchmark": b, "mlcube": "my-model", "registry": "org/registry"} for b in ("b1", "b2")
+        ]
+    }
+    assert out.read_text().startswith("matrix={")
+
+
+def test_run_dry_run_and_a_failing_step(model_repo: Path, monkeypatch) -> None:
+    monkeypatch.chdir(model_repo)
+    result = CliRunner().invoke(main, ["run", "--event-name", "pull_request", "--dry-run"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "medperf-action validate mlcube"
+    result = CliRunner().invoke(main, ["run", "--event-name", "pull_request"])
+    assert result.exit_code == 2  # no mlcube/ here: validate's usage error stops the rest
+    assert "step 'validate the MLCube' failed" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Documentation that must not drift
+
+
+def test_reference_is_up_to_date() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_example_model_repo_config_is_valid() -> None:
+    report = validate_path(ROOT / "examples" / "model-repo" / ".medperf.yml")
+    assert report.errors == []
