@@ -429,6 +429,7 @@ def submit_command(
     verb = "opened" if proposed.created else "updated" if proposed.file_written else "unchanged"
     click.echo(f"{verb}: {proposed.url}")
     gha.set_output("pr-url", proposed.url)
+    gha.set_output("submission-pr-url", proposed.url)
 
 
 @main.command("associate")
@@ -441,6 +442,12 @@ def submit_command(
     help="Test this MLCube directory instead of the submitted one.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--when-submitted",
+    is_flag=True,
+    help="Do nothing (exit 0, with a notice) until the mlcube is on the registry's default "
+    "branch; a tag push uses this, since the registry verifies only merged submissions.",
+)
 @click.option("--config", type=click.Path(path_type=Path), help="Default: .medperf.yml.")
 @click.option(
     "--timeout",
@@ -464,6 +471,7 @@ def associate_command(
     mlcube_id: str | None,
     model: Path | None,
     yes: bool,
+    when_submitted: bool,
     config: Path | None,
     timeout_s: float,
     gpus: bool,
@@ -490,6 +498,14 @@ def associate_command(
         raise UsageError("--registry, --benchmark and --mlcube are needed (or .medperf.yml)")
     token = registry_token(token)
     reg = open_registry(registry, token)
+    if when_submitted and not reg.has_mlcube(mlcube_id):
+        note = (
+            f"{mlcube_id} is not on the registry's default branch yet: request the association "
+            "once the committee has merged the submission (run `associate` again then)"
+        )
+        click.echo(f"::notice title=medperf-action::{note}" if gha.in_actions() else note, err=True)
+        gha.set_output("association-status", "WAITING-FOR-SUBMISSION")
+        return
 
     def echo(line: str) -> None:
         click.echo(line, err=True)
@@ -521,6 +537,7 @@ def associate_command(
         click.echo("not requested", err=True)
         sys.exit(1)
     click.echo(f"association requested: {proposed.url}")
+    gha.set_output("association-pr-url", proposed.url)
     if not proposed.labelled:
         click.echo(
             "note: your token may not label pull requests in the registry; the registry's "

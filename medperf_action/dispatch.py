@@ -187,6 +187,7 @@ def plan_for_event(
                             "--quiet",
                             "--model",
                             mlcube,
+                            "--when-submitted",
                         ],
                     )
                 )

@@ -32,14 +32,16 @@ class Finding:
                 where += f":{self.col}"
         return f"{where}: {self.body()}"
 
-    def body(self) -> str:
+    def body(self, with_severity: bool = True) -> str:
         detail = self.message
         if self.value is not None:
             detail += f"; got {self.value}"
         if self.expected:
             detail += f"; expected {self.expected}"
-        key = f" {self.key}:" if self.key else ""
-        return f"{self.severity}:{key} {detail} [{self.code}]"
+        text = f"{self.key}: {detail}" if self.key else detail
+        return (
+            f"{self.severity}: {text} [{self.code}]" if with_severity else f"{text} [{self.code}]"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +107,7 @@ def render(findings: Iterable[Finding], fmt: str) -> str:
             lines.append(
                 github_command(
                     f.severity,
-                    f.body(),
+                    f.body(with_severity=False),
                     file=f.file,
                     line=f.line,
                     col=f.col,

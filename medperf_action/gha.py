@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,15 +36,25 @@ def add_summary(markdown: str) -> None:
         handle.write(markdown.rstrip("\n") + "\n")
 
 
+_depth = threading.local()
+
+
 @contextmanager
 def group(title: str) -> Iterator[None]:
-    """Fold the enclosed log lines under Actions; a plain heading elsewhere."""
-    if in_actions():
+    """Fold the enclosed log lines under Actions; a plain heading elsewhere.
+
+    GitHub does not nest groups (an inner `::group::` ends the outer one), so inside a
+    group this only prints the title.
+    """
+    depth = getattr(_depth, "value", 0)
+    if in_actions() and depth == 0:
         print(f"::group::{title}", flush=True)
-        try:
-            yield
-        finally:
-            print("::endgroup::", flush=True)
     else:
         print(f"== {title}", file=sys.stderr, flush=True)
+    _depth.value = depth + 1
+    try:
         yield
+    finally:
+        _depth.value = depth
+        if in_actions() and depth == 0:
+            print("::endgroup::", flush=True)

@@ -324,7 +324,7 @@ def test_github_escaping() -> None:
     finding = Finding("warning", "x", "f.yaml", 2, 5, "k", "msg\r\nmore")
     assert (
         render([finding], "github")
-        == "::warning file=f.yaml,line=2,col=5,title=medperf-action%3A x::warning: k: msg%0D%0Amore [x]"
+        == "::warning file=f.yaml,line=2,col=5,title=medperf-action%3A x::k: msg%0D%0Amore [x]"
     )
 
 
