@@ -187,7 +187,7 @@ def test_command(
     evaluator scores both. Exit codes: 0 the workflow ran, 1 a task failed, 2 usage.
     """
     from medperf_action import gha
-    from medperf_action.report import markdown_report, text_report, write_output
+    from medperf_action.report import markdown_report, text_report
     from medperf_action.workflow import Options, run_workflow
 
     def echo(line: str) -> None:
@@ -208,6 +208,7 @@ def test_command(
         timeout_s=timeout_s,
         gpus=gpus,
         jobs=jobs,
+        output=output,
         echo=None if quiet else echo,
         log=echo,
     )
@@ -219,8 +220,6 @@ def test_command(
         gha.add_summary(f"### MedPerf compatibility test failed\n\n```\n{exc}\n```\n")
         raise
     summary = outcome.summary
-    if output is not None:
-        write_output(output, summary, outcome.results, outcome.logs, outcome.statistics)
     click.echo(text_report(summary))
     gha.add_summary(markdown_report(summary))
     gha.set_output("passed", "true")
@@ -406,7 +405,7 @@ def submit_command(
     registry, on the branch medperf/submit/<id>; running it again updates the same PR.
     """
     from medperf_action import gha
-    from medperf_action.errors import UsageError
+    from medperf_action.errors import UsageError, read_json
     from medperf_action.gitops import Submission, load_repo_config, registry_token, submit
     from medperf_action.registry import open_registry
 
@@ -417,7 +416,7 @@ def submit_command(
         raise UsageError("--registry and --mlcube-id are needed (or a .medperf.yml with them)")
     assets = assets or Path(cfg.get("mlcube", "mlcube")) / "assets"
     manifest = assets / "manifest.json"
-    recorded = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    recorded = read_json(manifest, "the package's manifest") if manifest.is_file() else {}
     sub = Submission(
         mlcube_id=mlcube_id,
         name=name or cfg.get("name") or recorded.get("name") or mlcube_id,
@@ -480,8 +479,9 @@ def associate_command(
 ) -> None:
     """Test against the benchmark, then request the association (a PR with the summary).
 
-    The equivalent of `medperf mlcube associate`. Refused while a request for the pair is
-    pending or approved; allowed again after a rejection.
+    The equivalent of `medperf mlcube associate`. Only the mlcube's owner requests its
+    associations. Refused while a request for the pair is pending or approved; allowed again
+    after a rejection (or a withdrawn request).
     """
     from medperf_action import gha
     from medperf_action.errors import UsageError
@@ -577,6 +577,11 @@ for _group in (benchmark, mlcube, association, registry):
     show_default=True,
     help="Test this many benchmark x model pairs side by side on this machine.",
 )
+@click.option(
+    "--skip-tests",
+    is_flag=True,
+    help="Leave out validate and test (a release job after the matrix's test jobs).",
+)
 @clean_errors
 def run_command(
     mode: str | None,
@@ -585,6 +590,7 @@ def run_command(
     output: Path,
     dry_run: bool,
     jobs: int,
+    skip_tests: bool,
 ) -> None:
     """Do what the GitHub event calls for (the action's default command).
 
@@ -604,7 +610,9 @@ def run_command(
         raise UsageError(
             "no event: set GITHUB_EVENT_NAME (and GITHUB_EVENT_PATH), or pass --event-name"
         )
-    plan = plan_for_event(event_name, event_path, Path.cwd(), mode=mode, output_root=output)
+    plan = plan_for_event(
+        event_name, event_path, Path.cwd(), mode=mode, output_root=output, skip_tests=skip_tests
+    )
     click.echo(f"{plan.kind} repository, {plan.event} event: {len(plan.steps)} step(s)", err=True)
     if dry_run:
         for step in plan.steps:
@@ -689,7 +697,10 @@ def action_command() -> None:
     import shlex
 
     from medperf_action.dispatch import action_argv
+    from medperf_action.gitops import load_repo_config
 
-    argv = action_argv(dict(os.environ))
+    config_path = os.environ.get("MPA_CONFIG", "").strip()
+    config = load_repo_config(Path(config_path) if config_path else None)
+    argv = action_argv(dict(os.environ), config)
     click.echo("medperf-action " + shlex.join(argv), err=True)
     sys.exit(_invoke(argv))

@@ -20,7 +20,6 @@ In a registry repository (it has `registry.yaml`):
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,22 +27,25 @@ from typing import Any
 
 from medperf_action.errors import UsageError
 
+#: The action's `command` input: what each command takes from the inputs.
+ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
+    "run": ("--mode", "--jobs"),
+    "validate": (),
+    "test": ("--benchmark", "--registry"),
+    "package": (),
+    "publish": ("--tag",),
+    "submit": ("--registry", "--config"),
+    "associate": ("--benchmark", "--registry", "--config"),
+    "plan": ("--registry", "--benchmark", "--config"),
+    # command groups: their subcommand and options come in `args`
+    "benchmark": (),
+    "mlcube": (),
+    "association": (),
+    "registry": (),
+}
+
 #: Commands a `workflow_dispatch` may ask for (anything else is refused).
-DISPATCHABLE = frozenset(
-    {
-        "validate",
-        "test",
-        "package",
-        "publish",
-        "submit",
-        "associate",
-        "plan",
-        "benchmark",
-        "mlcube",
-        "association",
-        "registry",
-    }
-)
+DISPATCHABLE = frozenset(ACTION_COMMANDS) - {"run"}
 
 
 @dataclass
@@ -88,18 +90,9 @@ def repo_kind(root: Path, mode: str | None = None) -> str:
 
 
 def _load_event(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    file = Path(path)
-    if not file.is_file() or file.stat().st_size > 25 << 20:
-        raise UsageError(f"GITHUB_EVENT_PATH {path}: not a readable event file")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"GITHUB_EVENT_PATH {path}: not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"GITHUB_EVENT_PATH {path}: not a JSON object")
-    return data
+    from medperf_action.github_api import load_event
+
+    return load_event(path, "GITHUB_EVENT_PATH") if path else {}
 
 
 def _model_tests(cfg: dict[str, Any], output_root: Path) -> list[Step]:
@@ -133,8 +126,13 @@ def plan_for_event(
     mode: str | None = None,
     output_root: Path = Path("medperf-results"),
     ref: str | None = None,
+    skip_tests: bool = False,
 ) -> Plan:
-    """The commands the event calls for, in order (the first failure stops the rest)."""
+    """The commands the event calls for, in order (the first failure stops the rest).
+
+    `skip_tests`: leave out validate and test (a release job whose tests already ran in
+    the matrix jobs; `associate` still runs its own test, whose summary it submits).
+    """
     from medperf_action.gitops import load_repo_config
 
     kind = repo_kind(root, mode)
@@ -163,7 +161,8 @@ def plan_for_event(
     if event_name != "push":
         raise UsageError(f"a model repository does not act on {event_name!r} events")
     git_ref = str(event.get("ref") or ref or "")
-    plan.steps += _model_tests(cfg, output_root)
+    if not skip_tests:
+        plan.steps += _model_tests(cfg, output_root)
     if git_ref.startswith("refs/tags/"):
         tag = git_ref.removeprefix("refs/tags/")
         mlcube = str(cfg.get("mlcube", "mlcube"))
@@ -250,46 +249,41 @@ def matrix_from_registry(
 # The composite action's inputs, as environment variables, to a command line
 
 
-def action_argv(env: dict[str, str]) -> list[str]:
+def action_argv(env: dict[str, str], config: dict[str, Any] | None = None) -> list[str]:
     """The command line for the action's inputs (MPA_* variables set by action.yml).
 
     Inputs reach this function as environment variables, never through a shell, so no
     input can inject a command; `args` is split like a shell would split it, no more.
+    `config` is the model repository's .medperf.yml: where the MLCube is, its id, the
+    registry, when the inputs do not say.
     """
+    config = config or {}
     command = env.get("MPA_COMMAND", "").strip() or "run"
+    if command not in ACTION_COMMANDS:
+        raise UsageError(f"input command={command!r}: use one of {', '.join(ACTION_COMMANDS)}")
     try:
         extra = shlex.split(env.get("MPA_ARGS", ""))
     except ValueError as exc:
         raise UsageError(f"input args: {exc}") from None
-    mlcube = env.get("MPA_MLCUBE", "").strip() or "mlcube"
+    mlcube = env.get("MPA_MLCUBE", "").strip() or str(config.get("mlcube") or "mlcube")
     options = {
         "--benchmark": env.get("MPA_BENCHMARK", "").strip(),
-        "--registry": env.get("MPA_REGISTRY", "").strip(),
+        "--registry": env.get("MPA_REGISTRY", "").strip() or str(config.get("registry") or ""),
         "--tag": env.get("MPA_TAG", "").strip(),
         "--config": env.get("MPA_CONFIG", "").strip(),
         "--mode": env.get("MPA_MODE", "").strip(),
         "--jobs": env.get("MPA_JOBS", "").strip(),
     }
-    accepts = {
-        "run": ["--mode", "--jobs"],
-        "validate": [],
-        "test": ["--benchmark", "--registry"],
-        "package": [],
-        "publish": ["--tag"],
-        "submit": ["--registry", "--config"],
-        "associate": ["--benchmark", "--registry", "--config"],
-        "plan": ["--registry", "--benchmark", "--config"],
-    }
-    if command not in accepts:
-        raise UsageError(f"input command={command!r}: use one of {', '.join(accepts)}")
     argv = [command]
     if command in ("validate", "package"):
         argv.append(mlcube)
     elif command == "test":
         argv += ["--model", mlcube]
+        if config.get("id") and "--model-id" not in extra:
+            argv += ["--model-id", str(config["id"])]
     elif command == "publish":
         argv += ["--assets", f"{mlcube}/assets"]
-    for name in accepts[command]:
+    for name in ACTION_COMMANDS[command]:
         if options[name]:
             argv += [name, options[name]]
     if command == "associate":

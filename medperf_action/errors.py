@@ -6,6 +6,8 @@ Every exception class that medperf_action defines is such an error; a usage erro
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MedperfError(Exception):
     """Base for errors the user can act on."""
@@ -13,6 +15,18 @@ class MedperfError(Exception):
 
 class UsageError(MedperfError):
     """Bad command-line input (exit code 2)."""
+
+
+def read_json(path: Any, what: str) -> Any:
+    """A small JSON file we wrote earlier (release.json, manifest.json); a clear error if it
+    was damaged since, never a traceback."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.loads(handle.read(16 << 20))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: {what} cannot be read ({exc}); run the step again") from None
 
 
 def exit_code(exc: BaseException) -> int | None:

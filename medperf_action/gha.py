@@ -47,6 +47,8 @@ def group(title: str) -> Iterator[None]:
     group this only prints the title.
     """
     depth = getattr(_depth, "value", 0)
+    if threading.current_thread() is not threading.main_thread():
+        depth += 1  # tests side by side (run --jobs): their groups would interleave
     if in_actions() and depth == 0:
         print(f"::group::{title}", flush=True)
     else:

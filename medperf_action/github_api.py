@@ -1,23 +1,37 @@
 """The GitHub client: PyGithub against `GITHUB_API_URL`, with retries and clear errors.
 
 GitHub Enterprise and the test server are reached the same way, by base URL. The token
-comes from `--token` or `GITHUB_TOKEN` and is never printed.
+comes from `--token` or `GITHUB_TOKEN` and is never printed. Also here: who the token is
+(`whoami`) and reading a webhook event payload (`load_event`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from medperf_action.errors import MedperfError, UsageError
 
 if TYPE_CHECKING:
     from github import Github
+    from github.Repository import Repository
 
 DEFAULT_API_URL = "https://api.github.com"
+#: The identity of `GITHUB_TOKEN`, which cannot read GET /user itself.
+ACTIONS_BOT = "github-actions[bot]"
+#: The login a GitHub App's token acts as, for the registry's workflows.
+BOT_LOGIN_ENV = "MEDPERF_ACTION_BOT_LOGIN"
+#: Methods that may be sent twice: a retried one cannot do a thing twice.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+#: Rate-limit answers, after which GitHub documents it did not act on the request.
+RATE_LIMITED = frozenset({403, 429})
+#: A webhook payload is at most 25 MB.
+MAX_EVENT_BYTES = 25 << 20
 T = TypeVar("T")
 
 
@@ -43,15 +57,24 @@ def resolve_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:
 def _retry(fast: bool) -> Any:
     """GitHub's retry policy, made safe for writes.
 
-    A 5xx or a rate limit (403/429, Retry-After honoured) is retried for every method:
-    GitHub answered, so it did not act. A connection lost after the request was sent is
-    retried only for idempotent methods; for a POST it surfaces, and re-running the
-    command finishes the job (every write here checks what is already there).
+    * A rate limit (403/429, Retry-After honoured) is retried for every method, POST too:
+      GitHub documents that it did not act on a rate-limited request.
+    * A 5xx is retried for the idempotent methods only (GET, HEAD, PUT, PATCH, DELETE).
+      GitHub may answer 502/504 after it acted, so a POST that got one is not sent again
+      (that could post a second comment or open a second PR): the error surfaces, and
+      re-running the command finishes the job (every write here first checks what is
+      already there).
+    * A connection lost after the request was sent is, likewise, retried only for the
+      idempotent methods.
     """
     from github import GithubRetry
 
     class _Retry(GithubRetry):
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            if method.upper() not in IDEMPOTENT and status_code not in RATE_LIMITED:
+                return False
+            # urllib3 checks the method against allowed_methods; the answer's status
+            # alone decides here, so that a rate-limited POST is retried.
             return bool(super().is_retry("GET", status_code, has_retry_after))
 
     return _Retry(
@@ -59,7 +82,7 @@ def _retry(fast: bool) -> Any:
         backoff_factor=0.01 if fast else 1.0,
         secondary_rate_wait=1 if fast else 60,
         status_forcelist=[429, *range(500, 600)],  # GithubRetry adds 403 itself
-        allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
+        allowed_methods=IDEMPOTENT,
     )
 
 
@@ -88,6 +111,52 @@ def connect(
         timeout=60,
         **pauses,
     )
+
+
+def whoami(client: Github | Repository, *, actions_fallback: bool = False) -> str:
+    """The login the token of `client` (a client, or a repository read with it) acts as,
+    from GET /user.
+
+    With `actions_fallback` (the registry's workflows): $MEDPERF_ACTION_BOT_LOGIN when set
+    (a GitHub App's token), and github-actions[bot] when GitHub will not say (401/403/404:
+    GITHUB_TOKEN cannot read GET /user). Without it, any failure is a GitHubError.
+    """
+    from github import GithubException
+
+    if actions_fallback:
+        configured = os.environ.get(BOT_LOGIN_ENV)
+        if configured:
+            return configured
+
+    requester = client.requester
+
+    def ask() -> str:
+        try:
+            _, data = requester.requestJsonAndCheck("GET", "/user")
+            return str(data["login"])
+        except GithubException as exc:
+            if actions_fallback and exc.status in (401, 403, 404):
+                return ACTIONS_BOT
+            raise
+
+    return call("find the token's user (GET /user)", ask)
+
+
+def load_event(path: Path | str, option: str = "--event") -> dict[str, Any]:
+    """A webhook event payload (a JSON object, at most 25 MB), e.g. $GITHUB_EVENT_PATH.
+
+    `option` names where the path came from in the messages (`--event`, GITHUB_EVENT_PATH).
+    """
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_EVENT_BYTES:
+            raise UsageError(f"{option} {path}: too large for an event payload")
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{option} {path}: not a readable JSON event: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{option} {path}: not an event payload (a JSON object)")
+    return data
 
 
 def describe(exc: BaseException) -> str:

@@ -10,22 +10,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from medperf_action.errors import MedperfError, UsageError
 from medperf_action.registry import (
     Registry,
     RegistryError,
     associate_branch,
+    association_marker,
     association_path,
+    dump_yaml,
     mlcube_path,
+    submission_marker,
     submit_branch,
 )
 
@@ -33,22 +33,11 @@ if TYPE_CHECKING:
     from github.Repository import Repository
 
     from medperf_action.proposal import Proposed
+    from medperf_action.registry_github import PairState
 
 
 class RequestRefused(MedperfError):
     """The registry's rules do not allow this request now."""
-
-
-def submission_marker(mlcube_id: str) -> str:
-    return f"<!-- medperf-action:submission mlcube={mlcube_id} -->"
-
-
-def association_marker(benchmark_id: str, mlcube_id: str) -> str:
-    return f"<!-- medperf-action:association benchmark={benchmark_id} mlcube={mlcube_id} -->"
-
-
-def dump_yaml(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _github_registry(registry: Registry) -> Repository:
@@ -63,11 +52,9 @@ def _github_registry(registry: Registry) -> Repository:
 
 
 def _login(repo: Repository) -> str:
-    from medperf_action.github_api import call
+    from medperf_action.github_api import whoami
 
-    requester = repo._requester
-    _, data = call("read the token's user", lambda: requester.requestJsonAndCheck("GET", "/user"))
-    return str(data["login"])
+    return whoami(repo)
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,10 +78,24 @@ def build_entry(
 ) -> dict[str, Any]:
     """`mlcubes/<id>.yaml` from publish's release.json and package's manifest.json."""
     published = record.get("assets") or {}
+    if not isinstance(published, dict):
+        raise UsageError("release.json: `assets` is not an object of name: {url, sha256}")
 
     def asset(name: str) -> dict[str, str] | None:
         item = published.get(name)
-        return {"url": item["url"], "sha256": item["sha256"]} if item else None
+        if not item:
+            return None
+        missing = [
+            key
+            for key in ("url", "sha256")
+            if not isinstance(item, dict) or not isinstance(item.get(key), str) or not item[key]
+        ]
+        if missing:
+            raise UsageError(
+                f"release.json: the asset {name} has no {' or '.join(missing)} "
+                "(run `medperf-action publish` again)"
+            )
+        return {"url": item["url"], "sha256": item["sha256"]}
 
     main = asset("mlcube.yaml") or asset("container_config.yaml")
     if main is None:
@@ -168,9 +169,13 @@ def submit(
     record_path, manifest_path = assets / "release.json", assets / "manifest.json"
     if not record_path.is_file():
         raise UsageError(f"{assets}: no release.json (run `medperf-action publish` first)")
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    from medperf_action.publish import read_json_file
+
+    record = read_json_file(record_path, "run `medperf-action publish` again")
     manifest = (
-        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+        read_json_file(manifest_path, "run `medperf-action package` again")
+        if manifest_path.is_file()
+        else {}
     )
     owner = _login(repo)
     if registry.has_mlcube(sub.mlcube_id):
@@ -224,24 +229,27 @@ def _check_entry(entry: dict[str, Any]) -> None:
 # associate
 
 
-def association_state(
-    registry: Registry,
-    benchmark_id: str,
-    mlcube_id: str,
-) -> tuple[str, int, Any]:
-    """The pair's state (NONE, PENDING, APPROVED, REJECTED), the number of past requests,
-    and the open request's PR if there is one."""
-    from medperf_action.proposal import pulls_with_marker
+def association_state(registry: Registry, benchmark_id: str, mlcube_id: str) -> PairState:
+    """The pair's state: APPROVED, PENDING (with its open request), REJECTED or NONE.
+
+    `registry_github.pair_state` decides, from the requests that count for the pair (the
+    mlcube owner's, or by the convention for an mlcube that is not registered) and the
+    pair's file on the default branch. A withdrawn request counts as none.
+    """
+    from medperf_action.github_api import call
+    from medperf_action.registry_github import (
+        list_requests,
+        mlcube_owner,
+        pair_requests,
+        pair_state,
+    )
 
     repo = _github_registry(registry)
-    record = registry.association(benchmark_id, mlcube_id)
-    if record is not None and record.get("status") == "APPROVED":
-        return "APPROVED", 0, None
-    pulls = pulls_with_marker(repo, association_marker(benchmark_id, mlcube_id))
-    open_pulls = [p for p in pulls if p.state == "open"]
-    if open_pulls:
-        return "PENDING", len(pulls) - 1, open_pulls[0]
-    return ("REJECTED" if pulls else "NONE"), len(pulls), None
+    default = call(f"read {repo.full_name}", lambda: repo.default_branch)
+    committed = registry.association(benchmark_id, mlcube_id) is not None
+    owner = mlcube_owner(registry, mlcube_id)
+    requests = pair_requests(list_requests(repo, default), benchmark_id, mlcube_id, owner)
+    return pair_state(requests, registry.config().labels["rejected"], committed)
 
 
 def association_record(
@@ -289,24 +297,31 @@ def associate(
             raise RequestRefused(
                 f"{mlcube_id} belongs to {owner}; only its owner requests its associations"
             )
-    state, past, open_pull = association_state(registry, benchmark_id, mlcube_id)
+    pair = association_state(registry, benchmark_id, mlcube_id)
+    opened = pair.open
     if (
-        state == "PENDING"
-        and open_pull.user.login == login
-        and labels["pending"] not in {label.name for label in open_pull.labels}
+        pair.status == "PENDING"
+        and opened is not None
+        and opened.author.lower() == login.lower()
+        and not opened.has_label(labels["pending"])
     ):
         # Our own request, cut short before it was labelled: finish it.
         from medperf_action.github_api import errors
         from medperf_action.proposal import Proposed, add_labels
 
         with errors("label the pull request"):
-            labelled = add_labels(open_pull, (labels["pending"],))
-        return Proposed(open_pull.html_url, open_pull.number, False, False, labelled), {}
-    if state in ("PENDING", "APPROVED"):
-        where = f" (PR #{open_pull.number})" if open_pull is not None else ""
+            labelled = add_labels(opened.pull, (labels["pending"],))
+        return Proposed(opened.url, opened.number, False, False, labelled), {}
+    if pair.status == "APPROVED":
         raise RequestRefused(
-            f"{mlcube_id} already has a {state.lower()} association with {benchmark_id}"
-            f"{where}; a new request is allowed only after a rejection"
+            f"{mlcube_id} already has an approved association with {benchmark_id}; an "
+            "approved pair is never requested again"
+        )
+    if pair.status == "PENDING":
+        where = f" (PR #{opened.number})" if opened is not None else ""
+        raise RequestRefused(
+            f"{mlcube_id} already has a pending association request with {benchmark_id}"
+            f"{where}; a new request is allowed once it is rejected (or withdrawn)"
         )
     summary = run_test()
     record = association_record(benchmark_id, mlcube_id, login, summary, now_iso())
@@ -329,7 +344,9 @@ def associate(
         f"initiated by @{login}.\n{note}\n{markdown_report(summary)}"
     )
     proposal = Proposal(
-        branch=associate_branch(benchmark_id, mlcube_id, past + 1),
+        branch=associate_branch(
+            benchmark_id, mlcube_id, pair.next_attempt(benchmark_id, mlcube_id)
+        ),
         path=association_path(benchmark_id, mlcube_id),
         content=dump_yaml(record),
         title=f"Associate {mlcube_id} with {benchmark_id}",

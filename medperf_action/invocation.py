@@ -62,6 +62,21 @@ def output_location(param: Param, base: Path) -> Path:
     return folder
 
 
+def input_mounts(cube: Cube, task_name: str, inputs: dict[str, Path]) -> dict[str, Path]:
+    """For each input, the host path mounted for it: what the container can read.
+
+    MLCube mounts a file input's whole folder, so that folder, not just the file.
+    """
+    mounts: dict[str, Path] = {}
+    for name, param in cube.tasks[task_name].inputs.items():
+        host = inputs[name]
+        if cube.format == "mlcube":
+            is_file = host.is_file() if host.exists() else param.type == "file"
+            host = host.parent if is_file else host
+        mounts[name] = host
+    return mounts
+
+
 def build_invocation(
     cube: Cube,
     task_name: str,

@@ -3,41 +3,55 @@
 A registry on GitHub is more than its files: requests are pull requests. The listings read
 the files on the default branch (or `@REF`) and list the registry's pull requests once,
 recognising requests by the hidden marker in their body or, failing that, by their head
-branch, so that no PR's files have to be fetched to know what it asks for:
+branch (`registry.identify`), so that no PR's files have to be fetched to know what it
+asks for:
 
 * a submission: branch `medperf/submit/<mlcube>`,
   marker `<!-- medperf-action:submission mlcube=<mlcube> -->`;
 * an association request: branch `medperf/associate/<benchmark>/<mlcube>[/<n>]`,
   marker `<!-- medperf-action:association benchmark=<benchmark> mlcube=<mlcube> -->`.
 
-An association's state comes from one place each: APPROVED from the files on the default
-branch, PENDING from open PRs carrying the pending label, REJECTED from closed, unmerged
-PRs carrying the rejected label. Only the latest state of each (benchmark, mlcube) pair is
-listed, as MedPerf does; "latest" compares the approval's `approved_at`, the request PR's
-creation and the rejected PR's closing time.
+An association request counts only when the mlcube's owner opened it (for an mlcube that
+is not registered, the convention alone decides): `registry_github.counts_for_pair`, the
+rule `associate` and `registry verify` follow too. A pair's state comes from one place
+each: APPROVED from the files on the default branch, PENDING from open requests carrying
+the pending label, REJECTED from closed, unmerged requests carrying the rejected label
+(`RequestPull.state`). Unlike `associate`'s refusal, which counts every open request of
+the owner, an open request the registry has not labelled pending yet is not listed; a
+withdrawn one (closed, unmerged, without the rejected label) never is. Only the latest
+state of each (benchmark, mlcube) pair is listed, as MedPerf does; "latest" compares the
+approval's `approved_at`, the request PR's creation and the rejected PR's closing time.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medperf_action.registry import GitHubSource, Registry, RegistryError, open_registry
+from medperf_action.registry import (
+    GitHubSource,
+    Registry,
+    RegistryError,
+    open_registry,
+)
+from medperf_action.registry import identify as identify  # re-exported: what a PR asks for
+from medperf_action.registry_github import (
+    OPEN,
+    REJECTED,
+    RequestPull,
+    counts_for_pair,
+    list_requests,
+    mlcube_owner,
+)
 
 if TYPE_CHECKING:
     from github import Github
     from github.Repository import Repository
 
-_SLUG = r"[a-z0-9][a-z0-9-]{0,63}"
-_SUBMISSION_MARKER = re.compile(rf"<!--\s*medperf-action:submission\s+mlcube=({_SLUG})\s*-->")
-_ASSOCIATION_MARKER = re.compile(
-    rf"<!--\s*medperf-action:association\s+benchmark=({_SLUG})\s+mlcube=({_SLUG})\s*-->"
-)
-_SUBMIT_BRANCH = re.compile(rf"medperf/submit/({_SLUG})")
-_ASSOCIATE_BRANCH = re.compile(rf"medperf/associate/({_SLUG})/({_SLUG})(?:/[0-9]+)?")
 _TIME = re.compile(
     r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.IGNORECASE
 )
@@ -50,45 +64,15 @@ _RANK = {"APPROVED": 2, "REJECTED": 1, "PENDING": 0}
 # Requests: the registry's pull requests that are submissions or association requests
 
 
-@dataclass(frozen=True)
-class Request:
-    """A pull request to the registry, as the PR listing shows it (no further reads)."""
-
-    kind: str  # "submission" | "association"
-    ids: tuple[str, ...]  # (mlcube,) | (benchmark, mlcube)
-    number: int
-    url: str
-    author: str
-    is_open: bool
-    merged: bool
-    labels: frozenset[str]
-    created_at: datetime
-    closed_at: datetime | None
-    head_repo: Repository | None = field(default=None, compare=False, repr=False)
-    head_sha: str = ""
-
-
-def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
-    """What a PR asks for, from its body's marker, else its head branch; None: not a request."""
-    text = body or ""
-    if found := _ASSOCIATION_MARKER.search(text):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMISSION_MARKER.search(text):
-        return "submission", (found.group(1),)
-    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
-        return "submission", (found.group(1),)
-    return None
-
-
 @dataclass
 class RegistryView:
     """A registry as the listings see it: its files and, on GitHub, its pull requests."""
 
     registry: Registry
     gh: Github | None = None
-    _requests: list[Request] | None = None
+    _requests: list[RequestPull] | None = None
+    _registered: set[str] | None = None
+    _owners: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def description(self) -> str:
@@ -99,39 +83,39 @@ class RegistryView:
         source = self.registry.source
         return source.repo if isinstance(source, GitHubSource) else None
 
-    def requests(self) -> list[Request]:
+    def requests(self) -> list[RequestPull]:
         """The registry's requests, from one paginated listing of its PRs (cached)."""
         if self._requests is not None:
             return self._requests
         repo = self.repo
-        found: list[Request] = []
+        found: list[RequestPull] = []
         if repo is not None:
-            from medperf_action.github_api import errors
+            from medperf_action.github_api import call
 
-            with errors(f"list the pull requests of {repo.full_name}"):
-                base = repo.default_branch
-                for pull in repo.get_pulls(state="all", base=base):
-                    what = identify(pull.body, pull.head.ref)
-                    if what is None:
-                        continue
-                    found.append(
-                        Request(
-                            kind=what[0],
-                            ids=what[1],
-                            number=pull.number,
-                            url=pull.html_url,
-                            author=pull.user.login if pull.user else "ghost",
-                            is_open=pull.state == "open",
-                            merged=pull.merged_at is not None,
-                            labels=frozenset(label.name for label in pull.labels),
-                            created_at=pull.created_at,
-                            closed_at=pull.closed_at,
-                            head_repo=pull.head.repo,
-                            head_sha=pull.head.sha,
-                        )
-                    )
+            base = call(f"read {repo.full_name}", lambda: repo.default_branch)
+            found = list_requests(repo, base)
         self._requests = found
         return found
+
+    def owner(self, mlcube_id: str) -> str | None:
+        """The registered owner of an mlcube, or None: one listing of mlcubes/, then one
+        read per registered mlcube asked about."""
+        if mlcube_id not in self._owners:
+            if self._registered is None:
+                self._registered = set(self.registry.mlcube_ids())
+            registered = mlcube_id in self._registered
+            self._owners[mlcube_id] = mlcube_owner(self.registry, mlcube_id) if registered else None
+        return self._owners[mlcube_id]
+
+    def association_requests(self, wanted: Callable[[tuple[str, ...]], bool]) -> list[RequestPull]:
+        """The association requests of the wanted pairs that count (see the module's doc)."""
+        return [
+            r
+            for r in self.requests()
+            if r.kind == "association"
+            and wanted(r.ids)
+            and counts_for_pair(r, self.owner(r.mlcube))
+        ]
 
 
 def open_view(location: str, token: str | None = None) -> RegistryView:
@@ -147,10 +131,9 @@ def open_view(location: str, token: str | None = None) -> RegistryView:
 
 def current_user(token: str | None = None) -> str:
     """The login of the token's user (GET /user); UsageError when there is no token."""
-    from medperf_action.github_api import call, connect
+    from medperf_action.github_api import connect, whoami
 
-    gh = connect(token)
-    return call("find the token's user (GET /user)", lambda: gh.get_user().login)
+    return whoami(connect(token))
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,7 +284,7 @@ def _mlcube_row(data: dict[str, Any], **extra: Any) -> MlcubeRow:
     )
 
 
-def _submitted(request: Request) -> MlcubeRow:
+def _submitted(request: RequestPull) -> MlcubeRow:
     """An open submission, from `mlcubes/<id>.yaml` at the PR's head (its fork, its SHA)."""
     (mlcube_id,) = request.ids
     link = PullLink(request.number, request.url)
@@ -327,8 +310,12 @@ def list_mlcubes(view: RegistryView, owner: str | None = None) -> list[MlcubeRow
 
 
 def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[AssociationRow]]:
-    """PENDING and REJECTED rows from the PR listing, by pair; merged PRs link approvals."""
-    requests = [r for r in view.requests() if r.kind == "association" and wanted(r.ids)]
+    """PENDING and REJECTED rows from the PR listing, by pair.
+
+    PENDING here is an open request carrying the pending label (the registry's workflow has
+    taken it in); an open one without it is not listed yet. A withdrawn request (closed,
+    unmerged, no rejected label) is no row at all; a merged one links an approval."""
+    requests = view.association_requests(wanted)
     if not requests:
         return {}
     labels = view.registry.config().labels
@@ -336,9 +323,10 @@ def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[A
     for request in requests:
         pair = (request.ids[0], request.ids[1])
         link = PullLink(request.number, request.url)
-        if request.is_open and labels["pending"] in request.labels:
+        state = request.state(labels["rejected"])
+        if state == OPEN and request.has_label(labels["pending"]):
             row = AssociationRow(*pair, "PENDING", request.author, request.created_at, link)
-        elif not request.is_open and not request.merged and labels["rejected"] in request.labels:
+        elif state == REJECTED:
             row = AssociationRow(*pair, "REJECTED", request.author, request.closed_at, link)
         else:
             continue
@@ -346,10 +334,10 @@ def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[A
     return rows
 
 
-def _merged_links(view: RegistryView) -> dict[tuple[str, str], PullLink]:
+def _merged_links(view: RegistryView, wanted: Any) -> dict[tuple[str, str], PullLink]:
     """The latest merged request of each pair: the PR an approval came from."""
     links: dict[tuple[str, str], PullLink] = {}
-    merged = [r for r in view.requests() if r.kind == "association" and r.merged]
+    merged = [r for r in view.association_requests(wanted) if r.merged]
     for request in sorted(merged, key=lambda r: r.number):
         links[(request.ids[0], request.ids[1])] = PullLink(request.number, request.url)
     return links
@@ -370,7 +358,7 @@ def list_associations(
         return (benchmark is None or pair[0] == benchmark) and (mlcube is None or pair[1] == mlcube)
 
     candidates = _from_pulls(view, wanted)
-    links = _merged_links(view) if on_github else {}
+    links = _merged_links(view, wanted) if on_github else {}
     folders = [benchmark] if benchmark else registry.source.list_dir("associations")
     for folder in folders:
         for name in registry.source.list_dir(f"associations/{folder}"):

@@ -35,6 +35,20 @@ class Published:
     action: str  # uploaded | replaced | unchanged
 
 
+def read_json_file(path: Path, remedy: str) -> dict[str, Any]:
+    """One of the assets' JSON records (manifest.json, release.json) as an object; a file
+    that is unreadable, not JSON or not an object is a UsageError saying `remedy`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read ({exc}); {remedy}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: not a JSON object; {remedy}")
+    return data
+
+
 def read_checksums(assets: Path) -> dict[str, str]:
     """`checksums.sha256` (sha256sum format) as {file name: hex digest}."""
     path = assets / "checksums.sha256"
@@ -233,8 +247,9 @@ def push_image(assets: Path, ref: str, log: Any = print) -> str:
     manifest_path = assets / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"{assets}: no manifest.json (run `medperf-action package` first)")
-    image = json.loads(manifest_path.read_text(encoding="utf-8")).get("image") or {}
-    image_id = image.get("id")
+    manifest = read_json_file(manifest_path, "run `medperf-action package` again")
+    image = manifest.get("image") or {}
+    image_id = image.get("id") if isinstance(image, dict) else None
     if not image_id:
         raise PublishError(
             "manifest.json records no image ID; package with --image-archive, or build the "

@@ -34,9 +34,23 @@ DEFAULT_LABELS = {
     "verification_failed": "medperf/verification-failed",
 }
 STATUSES = ("PENDING", "APPROVED", "REJECTED")
+#: An id (benchmark, mlcube): a slug, which is also its file's name.
+SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
+SLUG = re.compile(rf"^{SLUG_PATTERN}$")
 #: The hidden marker of the one comment `registry report` keeps up to date on a PR.
 VERIFY_MARKER = "<!-- medperf-action:verification -->"
 _REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9._-]+)(?:@(.+))?$")
+_SUBMISSION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:submission\s+mlcube=({SLUG_PATTERN})\s*-->"
+)
+_ASSOCIATION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:association\s+benchmark=({SLUG_PATTERN})\s+"
+    rf"mlcube=({SLUG_PATTERN})\s*-->"
+)
+_SUBMIT_BRANCH = re.compile(rf"medperf/submit/({SLUG_PATTERN})")
+_ASSOCIATE_BRANCH = re.compile(
+    rf"medperf/associate/({SLUG_PATTERN})/({SLUG_PATTERN})(?:/([0-9]+))?"
+)
 
 
 class RegistryError(MedperfError):
@@ -68,6 +82,50 @@ def associate_branch(benchmark_id: str, mlcube_id: str, attempt: int = 1) -> str
     """The branch of an association request; a new request after a rejection is attempt 2…"""
     base = f"medperf/associate/{benchmark_id}/{mlcube_id}"
     return base if attempt == 1 else f"{base}/{attempt}"
+
+
+def submission_marker(mlcube_id: str) -> str:
+    """The hidden marker in the body of a submission's PR."""
+    return f"<!-- medperf-action:submission mlcube={mlcube_id} -->"
+
+
+def association_marker(benchmark_id: str, mlcube_id: str) -> str:
+    """The hidden marker in the body of an association request's PR."""
+    return f"<!-- medperf-action:association benchmark={benchmark_id} mlcube={mlcube_id} -->"
+
+
+def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
+    """What a PR asks for, from its body's marker, else its head branch; None: not a request.
+
+    ("association", (benchmark, mlcube)) or ("submission", (mlcube,)). This says only what
+    the PR claims to be: whether an association request counts for its pair (its author
+    owns the mlcube) is `registry_github.counts_for_pair`'s question.
+    """
+    text = body or ""
+    if found := _ASSOCIATION_MARKER.search(text):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMISSION_MARKER.search(text):
+        return "submission", (found.group(1),)
+    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
+        return "submission", (found.group(1),)
+    return None
+
+
+def branch_attempt(head_ref: str, benchmark_id: str, mlcube_id: str) -> int | None:
+    """The attempt number of `associate_branch(benchmark_id, mlcube_id, n)`, if it is one."""
+    found = _ASSOCIATE_BRANCH.fullmatch(head_ref)
+    if found is None or (found.group(1), found.group(2)) != (benchmark_id, mlcube_id):
+        return None
+    return int(found.group(3)) if found.group(3) else 1
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """A registry file's YAML, as every command that writes one writes it."""
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 @dataclass(frozen=True)
@@ -125,9 +183,9 @@ class RegistryConfig:
         )
 
     def within_tolerance(self, reported: float, verified: float) -> bool:
-        return abs(reported - verified) <= max(
-            self.tolerance_abs, self.tolerance_rel * abs(verified)
-        )
+        """registry.schema.json's rule: |a - b| <= absolute + relative * |b|, where a is the
+        reported value and b the registry's re-run."""
+        return abs(reported - verified) <= self.tolerance_abs + self.tolerance_rel * abs(verified)
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,6 +316,12 @@ class Registry:
         rel = association_path(benchmark_id, mlcube_id)
         text = self.source.read(rel)
         return None if text is None else self._read(rel, "association", text)
+
+    def find_mlcube(self, mlcube_id: str) -> dict[str, Any] | None:
+        """`mlcubes/<id>.yaml` (validated), or None when the mlcube is not registered."""
+        rel = mlcube_path(mlcube_id)
+        text = self.source.read(rel)
+        return None if text is None else self._read(rel, "mlcube-entry", text)
 
     def has_mlcube(self, mlcube_id: str) -> bool:
         return self.source.read(mlcube_path(mlcube_id)) is not None

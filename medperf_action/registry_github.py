@@ -1,25 +1,30 @@
-"""What the registry's own workflows share: a pull request as a request, labels, comments.
+"""What the registry's workflows and commands share: a pull request as a request, labels,
+comments.
 
 * `read_pull` and `changed_files` read a PR once; `analyse` says what kind of request its
   changed files make (an association, a submission, or something medperf-action does not
   verify) and which of them break the rules on allowed changes.
+* `list_requests`, `counts_for_pair` and `pair_state` say which PRs are requests and what
+  state a (benchmark, mlcube) pair is in: the one answer `associate`, `registry verify`
+  and the listings share (see "Requests and their states" below).
 * Labels and comments are written idempotently: a label already there (or already gone) is
   fine, and a comment is found again by its hidden marker before another is posted.
-* Only comments by the identity running the command are trusted (`whoami`).
+* Only comments by the identity running the command are trusted
+  (`github_api.whoami`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from medperf_action.errors import MedperfError
 from medperf_action.github_api import GitHubError, call, describe
-from medperf_action.registry import Source, classify
+from medperf_action.registry import SLUG, Registry, Source, branch_attempt, classify, identify
 
 if TYPE_CHECKING:
     from github import Github
@@ -27,11 +32,7 @@ if TYPE_CHECKING:
     from github.PullRequest import PullRequest
     from github.Repository import Repository
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-#: The identity of `GITHUB_TOKEN`, which cannot read GET /user itself.
-ACTIONS_BOT = "github-actions[bot]"
-BOT_LOGIN_ENV = "MEDPERF_ACTION_BOT_LOGIN"
 #: A request changes one file; a PR listing more than this is not read further.
 MAX_FILES = 100
 
@@ -186,6 +187,175 @@ def analyse(changes: list[FileChange], base_ref: str, default_branch: str) -> Re
 
 
 # ---------------------------------------------------------------------------------------
+# Requests and their states
+#
+# A PR is a request when its body carries a request marker, or failing that, its head
+# branch follows the convention (`registry.identify`). An association request *counts for
+# its pair* only when it was opened by the mlcube's owner, as `mlcubes/<id>.yaml` on the
+# default branch names them; for an mlcube that is not registered there is no owner to ask,
+# and the marker/branch convention alone decides. So nobody can block another owner's pair
+# by opening a PR that carries its marker.
+#
+# One PR's state (`RequestPull.state`):
+#   OPEN       open (labelled or not);
+#   MERGED     merged: the committee approved it (the APPROVED file follows on the default
+#              branch);
+#   REJECTED   closed, unmerged, with the registry's rejected label;
+#   WITHDRAWN  closed, unmerged, without it: closed by its author (or anybody) without a
+#              decision. A withdrawn request is as if it had never been opened: it is
+#              neither pending nor a rejection.
+#
+# A pair's state (`pair_state`), for what `associate` and `registry verify` allow:
+#   APPROVED   the default branch holds the pair's file, or one of its requests is merged;
+#   PENDING    one of its requests is OPEN, labelled pending or not (an unlabelled one is
+#              the owner's own, not yet labelled by the registry's workflow);
+#   REJECTED   the latest decided request was rejected;
+#   NONE       no request, or only withdrawn ones.
+# As in MedPerf, a new request is allowed when none is pending and the last was rejected
+# or none exists (NONE or REJECTED); a withdrawn request counts as none.
+#
+# The listings (`association ls`) show a stricter PENDING on purpose: an OPEN request
+# carrying the registry's pending label, i.e. one the registry's workflow has taken in.
+# An open request that is not labelled yet blocks a second request, but is not listed.
+
+OPEN, MERGED, REJECTED, WITHDRAWN = "OPEN", "MERGED", "REJECTED", "WITHDRAWN"
+
+
+@dataclass(frozen=True)
+class RequestPull:
+    """A PR to the registry that is a request, as the PR listing shows it (no more reads)."""
+
+    kind: str  # "submission" | "association"
+    ids: tuple[str, ...]  # (mlcube,) | (benchmark, mlcube)
+    number: int
+    url: str
+    author: str
+    is_open: bool
+    merged: bool
+    labels: frozenset[str]
+    created_at: datetime | None
+    closed_at: datetime | None
+    head_ref: str = ""
+    head_sha: str = ""
+    head_repo: Repository | None = field(default=None, compare=False, repr=False)
+    pull: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def mlcube(self) -> str:
+        return self.ids[-1]
+
+    def has_label(self, name: str) -> bool:
+        return any(label.lower() == name.lower() for label in self.labels)
+
+    def state(self, rejected_label: str) -> str:
+        """OPEN, MERGED, REJECTED or WITHDRAWN (see above)."""
+        if self.is_open:
+            return OPEN
+        if self.merged:
+            return MERGED
+        return REJECTED if self.has_label(rejected_label) else WITHDRAWN
+
+
+def request_of(pull: PullRequest) -> RequestPull | None:
+    """The request a PR (as listed) makes, or None when it is not one."""
+    what = identify(pull.body, pull.head.ref)
+    if what is None:
+        return None
+    return RequestPull(
+        kind=what[0],
+        ids=what[1],
+        number=pull.number,
+        url=pull.html_url,
+        author=pull.user.login if pull.user else "ghost",
+        is_open=pull.state == "open",
+        merged=pull.merged_at is not None,
+        labels=frozenset(label.name for label in pull.labels),
+        created_at=pull.created_at,
+        closed_at=pull.closed_at,
+        head_ref=pull.head.ref,
+        head_sha=pull.head.sha,
+        head_repo=pull.head.repo,
+        pull=pull,
+    )
+
+
+def list_requests(repo: Repository, base: str, state: str = "all") -> list[RequestPull]:
+    """The requests among the PRs to `base` (the default branch), from one paginated
+    listing, newest first."""
+
+    def listing() -> list[RequestPull]:
+        pulls = repo.get_pulls(state=state, base=base, sort="created", direction="desc")
+        return [r for r in map(request_of, pulls) if r is not None]
+
+    return call(f"list the pull requests of {repo.full_name}", listing)
+
+
+def mlcube_owner(registry: Registry, mlcube_id: str) -> str | None:
+    """The owner of a registered mlcube (its file on the registry's ref), else None."""
+    entry = registry.find_mlcube(mlcube_id)
+    return None if entry is None else str(entry["owner"])
+
+
+def counts_for_pair(request: RequestPull, owner: str | None) -> bool:
+    """Whether an association request counts for its pair: opened by the mlcube's owner;
+    for an mlcube that is not registered (`owner` None), any PR the convention names."""
+    if request.kind != "association":
+        return False
+    return owner is None or request.author.lower() == owner.lower()
+
+
+def pair_requests(
+    requests: Iterable[RequestPull],
+    benchmark_id: str,
+    mlcube_id: str,
+    owner: str | None,
+) -> list[RequestPull]:
+    """The association requests that count for the pair, in the order given."""
+    return [
+        r
+        for r in requests
+        if r.kind == "association"
+        and r.ids == (benchmark_id, mlcube_id)
+        and counts_for_pair(r, owner)
+    ]
+
+
+@dataclass
+class PairState:
+    """What a (benchmark, mlcube) pair's requests add up to (see above)."""
+
+    status: str  # NONE | PENDING | APPROVED | REJECTED
+    requests: list[RequestPull]  # those that count, newest first
+    open: RequestPull | None = None  # the newest open one
+
+    @property
+    def allows_new_request(self) -> bool:
+        return self.status in ("NONE", "REJECTED")
+
+    def next_attempt(self, benchmark_id: str, mlcube_id: str) -> int:
+        """The attempt number of the next request's branch (never one already used)."""
+        used = [branch_attempt(r.head_ref, benchmark_id, mlcube_id) or 0 for r in self.requests]
+        return max([len(self.requests), *used]) + 1
+
+
+def pair_state(
+    requests: list[RequestPull], rejected_label: str, committed: bool = False
+) -> PairState:
+    """The state of a pair from the requests that count for it (`pair_requests`), and
+    whether the default branch holds its file (`committed`)."""
+    ordered = sorted(requests, key=lambda r: r.number, reverse=True)
+    states = [(r, r.state(rejected_label)) for r in ordered]
+    opened = next((r for r, s in states if s == OPEN), None)
+    if committed or any(s == MERGED for _, s in states):
+        return PairState("APPROVED", ordered, opened)
+    if opened is not None:
+        return PairState("PENDING", ordered, opened)
+    if any(s == REJECTED for _, s in states):
+        return PairState("REJECTED", ordered)
+    return PairState("NONE", ordered)
+
+
+# ---------------------------------------------------------------------------------------
 # Sources that read each file once
 
 
@@ -244,22 +414,6 @@ def remove_label(state: PullState, name: str) -> bool:
             raise
     state.labels = [label for label in state.labels if label.lower() != name.lower()]
     return True
-
-
-def whoami(gh: Github) -> str:
-    """The login the token acts as; GITHUB_TOKEN cannot ask, so it is github-actions[bot]
-    (or $MEDPERF_ACTION_BOT_LOGIN, for a GitHub App's token)."""
-    from github import GithubException
-
-    configured = os.environ.get(BOT_LOGIN_ENV)
-    if configured:
-        return configured
-    try:
-        return str(gh.get_user().login)
-    except GithubException as exc:
-        if exc.status in (401, 403, 404):
-            return ACTIONS_BOT
-        raise
 
 
 def comments(state: PullState) -> list[IssueComment]:

@@ -19,7 +19,6 @@ never be merged unverified.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,13 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medperf_action.errors import UsageError
-from medperf_action.github_api import GitHubError, call, connect
+from medperf_action.github_api import GitHubError, call, connect, whoami
+from medperf_action.github_api import load_event as load_event  # the CLI's: re-exported
 from medperf_action.registry import (
     VERIFY_MARKER,
     GitHubSource,
     Registry,
     RegistryConfig,
     association_path,
+    dump_yaml,
 )
 from medperf_action.registry_github import (
     REPO_NAME,
@@ -50,7 +51,6 @@ from medperf_action.registry_github import (
     read_pull,
     remove_label,
     upsert_comment,
-    whoami,
 )
 from medperf_action.registry_verify import ReportError, load_report, md, render_markdown
 
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 BINDING = re.compile(r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false) -->$")
 LABEL_MARKER = "<!-- medperf-action:on-label {key} -->"
-MAX_EVENT_BYTES = 25 << 20
 
 
 def binding_line(head_sha: str, passed: bool) -> str:
@@ -75,19 +74,6 @@ def check_repo_name(name: str | None, option: str = "--registry") -> str:
     if not REPO_NAME.match(name):
         raise UsageError(f"{option} {name}: not OWNER/REPO")
     return name
-
-
-def load_event(path: Path) -> dict[str, Any]:
-    """A webhook event payload ($GITHUB_EVENT_PATH)."""
-    try:
-        if path.stat().st_size > MAX_EVENT_BYTES:
-            raise UsageError(f"--event {path}: too large for an event payload")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"--event {path}: not a readable JSON event: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"--event {path}: not an event payload (a JSON object)")
-    return data
 
 
 @dataclass
@@ -104,7 +90,7 @@ class Context:
 
     def identity(self) -> str:
         if self.me is None:
-            self.me = call("ask GitHub who the token is", lambda: whoami(self.gh))
+            self.me = whoami(self.gh, actions_fallback=True)
         return self.me
 
 
@@ -118,12 +104,6 @@ def open_context(name: str, token: str | None, default_branch: str | None = None
 
 # ---------------------------------------------------------------------------------------
 # Approval: merge, then commit the status on the default branch
-
-
-def _dump(data: dict[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _approved(data: dict[str, Any], approved_by: str, approved_at: str) -> dict[str, Any]:
@@ -166,7 +146,7 @@ def commit_status(
             return None
         if status != "PENDING":
             raise RegistryOpsError(f"{path} on {ctx.default_branch} is {status!r}, not PENDING")
-        text = _dump(_approved(data, approved_by, now_iso()))
+        text = dump_yaml(_approved(data, approved_by, now_iso()))
         report = validate_file(Path(path), "association", text=text, shown_as=path)
         if report.errors:
             raise RegistryOpsError(

@@ -5,7 +5,8 @@ file the PR changes is read at the PR's head through the API (never checked out,
 imported or run); a submission's assets are downloaded and hash-checked; an association's
 compatibility test is run again by the registry, in the sandboxed containers, with the
 benchmark and the mlcube from the default branch, and every reported metric is compared
-with the re-run's within the registry's tolerance.
+with the re-run's within the registry's tolerance. The execution summary, which the PR
+shows and an approval commits, must agree with the reported result (`summary_problems`).
 
 The verdict goes to `report.json` (schemas/verify-report.schema.json) and `report.md` in
 the report folder, uploaded as an artifact for the privileged `registry report` job, which
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medperf_action import __version__
 from medperf_action.errors import MedperfError, exit_code
@@ -38,13 +39,13 @@ from medperf_action.registry import (
 from medperf_action.registry_github import (
     CachedSource,
     Request,
+    RequestPull,
     analyse,
     changed_files,
+    list_requests,
+    pair_requests,
     read_pull,
 )
-
-if TYPE_CHECKING:
-    from github.Repository import Repository
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -252,12 +253,72 @@ def _check_schema(
     return Check("schema", True, f"{checked} file(s) valid at {sha[:12]}"), data
 
 
+def _exactly(a: Any, b: Any) -> bool:
+    """Equal values, NaN equal to NaN (the same run, written twice)."""
+    x, y = _number(a), _number(b)
+    if x is not None and y is not None:
+        return x == y or (math.isnan(x) and math.isnan(y))
+    return bool(a == b) and x is None and y is None
+
+
+def differences(a: Any, b: Any, name: str = "") -> list[str]:
+    """The dotted names where two nested values differ (a key on one side only, too)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in [*a, *(k for k in b if k not in a)]:
+            inner = f"{name}.{key}" if name else str(key)
+            out += differences(a[key], b[key], inner) if key in a and key in b else [inner]
+        return out
+    return [] if _exactly(a, b) else [name or "(the whole value)"]
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def summary_problems(entry: dict[str, Any], benchmark_id: str, mlcube_id: str) -> list[str]:
+    """Where the execution summary disagrees with the request it is part of.
+
+    Only `result.metrics` is compared with the registry's re-run, but the summary is shown
+    in the PR and committed on approval, so it must say the same: `summary.metrics.candidate`
+    equal to `result.metrics`, `summary.passed` to `result.passed`, and the summary's
+    candidate cube and benchmark the request's own."""
+    result, summary = _object(entry.get("result")), _object(entry.get("summary"))
+    problems = []
+    metrics = _object(summary.get("metrics"))
+    differ = differences(metrics.get("candidate"), result.get("metrics"))
+    if differ:
+        shown = ", ".join(differ[:10]) + (f" and {len(differ) - 10} more" if differ[10:] else "")
+        problems.append(
+            f"summary.metrics.candidate differs from result.metrics ({shown}): the summary "
+            "must report the metrics the request reports"
+        )
+    if summary.get("passed") != result.get("passed"):
+        problems.append(
+            f"summary.passed is {summary.get('passed')!r}, but result.passed is "
+            f"{result.get('passed')!r}"
+        )
+    candidate = _object(_object(summary.get("cubes")).get("candidate"))
+    if candidate.get("id") != mlcube_id:
+        problems.append(
+            f"summary.cubes.candidate.id is {candidate.get('id')!r}, but the request is for "
+            f"the mlcube {mlcube_id!r}"
+        )
+    bench = _object(summary.get("benchmark"))
+    if bench.get("id") != benchmark_id:
+        problems.append(
+            f"summary.benchmark.id is {bench.get('id')!r}, but the request is for the "
+            f"benchmark {benchmark_id!r}"
+        )
+    return problems
+
+
 def _check_association(
     base: Registry,
     req: Request,
     entry: dict[str, Any],
     author: str,
-    open_pulls: Callable[[], list[tuple[int, str, str]]],
+    open_requests: Callable[[], list[RequestPull]],
     number: int,
 ) -> tuple[Check, bool]:
     """The registry's rules for a request; also whether the pair can be re-run."""
@@ -272,7 +333,9 @@ def _check_association(
         )
     if (entry.get("result") or {}).get("passed") is not True:
         problems.append("the reported test did not pass (result.passed is not true)")
+    problems += summary_problems(entry, b, m)
     runnable = True
+    owner: str | None = None
     try:
         bench = base.benchmark(b)
         if bench.get("approval_status") != "APPROVED":
@@ -285,6 +348,7 @@ def _check_association(
         runnable = False
     try:
         cube = base.mlcube(m)
+        owner = str(cube.get("owner", "")) or None
         if cube.get("role") != "model":
             problems.append(f"mlcube {m} has role {cube.get('role')!r}; only a model associates")
             runnable = False
@@ -302,7 +366,9 @@ def _check_association(
             f"the default branch already holds associations/{b}/{m}.yaml "
             "(an approved pair is never requested again)"
         )
-    others = [n for n, ob, om in open_pulls() if (ob, om) == (b, m) and n != number]
+    # Only the requests that count for the pair (the owner's) block it: anybody else's PR
+    # carrying the pair's marker does not.
+    others = [r.number for r in pair_requests(open_requests(), b, m, owner) if r.number != number]
     if others:
         problems.append(
             "another request for this pair is open: " + ", ".join(f"#{n}" for n in others)
@@ -473,7 +539,7 @@ def verify(
         result.checks.append(_check_assets(entry, log))
         return result
     rules, runnable = _check_association(
-        base, req, entry, state.author, lambda: _open_requests(repo), pr
+        base, req, entry, state.author, lambda: list_requests(repo, default, "open"), pr
     )
     result.checks.append(rules)
     if not runnable or not req.allowed:
@@ -483,26 +549,6 @@ def verify(
     checks, result.rows = _rerun(registry, default, req, entry, result.config, token, log)
     result.checks.extend(checks)
     return result
-
-
-_MARKER = re.compile(
-    r"<!-- medperf-action:association benchmark=([a-z0-9-]+) mlcube=([a-z0-9-]+) -->"
-)
-
-
-def _open_requests(repo: Repository) -> list[tuple[int, str, str]]:
-    """(number, benchmark, mlcube) of every open association request, from its marker."""
-    from medperf_action.github_api import call
-
-    def listing() -> list[tuple[int, str, str]]:
-        out = []
-        for pull in repo.get_pulls(state="open"):
-            match = _MARKER.search(pull.body or "")
-            if match:
-                out.append((pull.number, match.group(1), match.group(2)))
-        return out
-
-    return call(f"list the open pull requests of {repo.full_name}", listing)
 
 
 # ---------------------------------------------------------------------------------------

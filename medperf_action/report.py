@@ -102,6 +102,19 @@ def markdown_report(summary: dict[str, Any]) -> str:
     )
 
 
+def write_failure(out: Path, summary: dict[str, Any], logs: dict[str, Path]) -> None:
+    """What is known when a task failed: the logs so far and a summary with passed: false."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    for name, log in logs.items():
+        target = out / "logs" / f"{name}.log"
+        if log.is_file() and log.resolve() != target.resolve():
+            shutil.copyfile(log, target)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out / "summary.json")
+
+
 def write_output(
     out: Path,
     summary: dict[str, Any],

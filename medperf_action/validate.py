@@ -23,6 +23,7 @@ from medperf_action.cube import (
 )
 from medperf_action.errors import MedperfError, UsageError
 from medperf_action.findings import Finding, Severity, show_value
+from medperf_action.registry import SLUG
 from medperf_action.schemas import SCHEMA_FILES, known_valid, remember_valid, schema_problems
 from medperf_action.yamlload import (
     Document,
@@ -36,7 +37,6 @@ from medperf_action.yamlload import (
 )
 
 KINDS = tuple(SCHEMA_FILES)
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 # An image reference as Docker's distribution/reference grammar defines it.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

@@ -27,7 +27,13 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.cube import Cube, find_manifest
 from medperf_action.errors import MedperfError, UsageError
-from medperf_action.invocation import Invocation, build_invocation, output_is_file, output_location
+from medperf_action.invocation import (
+    Invocation,
+    build_invocation,
+    input_mounts,
+    output_is_file,
+    output_location,
+)
 
 #: Bump when the meaning of a cached step changes.
 CACHE_VERSION = 1
@@ -103,6 +109,7 @@ class Options:
     timeout_s: float = 3600
     gpus: bool = False
     cache: Path | None = None
+    output: Path | None = None
     jobs: int = 4
     echo: Callable[[str], None] | None = None
     log: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
@@ -282,8 +289,24 @@ class Runner:
         self.cache = cache
         self.run_id = run_id
         self.records: list[dict[str, Any]] = []
+        self.logs: dict[str, Path] = {}
         self.lock = threading.Lock()
         self.scratch = cache / "runs" / run_id
+        self.cancelled = threading.Event()
+        self.active = 0  # containers being run right now
+
+    def cancel(self, wait_s: float = 30.0) -> None:
+        """Start no more containers, and remove the running ones until none is left
+        (a worker may be starting one right now: it is removed on the next pass)."""
+        self.cancelled.set()
+        deadline = time.monotonic() + wait_s
+        while True:
+            _cleanup_containers(self.run_id)
+            with self.lock:
+                busy = self.active
+            if not busy or time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
 
     def run(
         self, who: Participant, task_name: str, given: dict[str, Path], subject: str | None = None
@@ -294,7 +317,13 @@ class Runner:
         task = cube.tasks[task_name]
         inputs = self._complete_inputs(cube, task_name, given)
         hashes = {name: sha256_tree(path) for name, path in sorted(inputs.items())}
-        key = step_key(who.image_id, cube, task_name, hashes, self.opts.gpus)
+        # A file input mounts its folder, so the key covers all that the container can read.
+        mounted = {
+            f"{name} (mounted)": hashes[name] if folder == inputs[name] else sha256_tree(folder)
+            for name, folder in input_mounts(cube, task_name, inputs).items()
+        }
+        key = step_key(who.image_id, cube, task_name, {**hashes, **mounted}, self.opts.gpus)
+        log_name = f"{who.key}-{task_name}" + (f"-{subject}" if who.key == "evaluator" else "")
         final = self.cache / "steps" / key
         record: dict[str, Any] = {
             "role": who.key,
@@ -314,7 +343,7 @@ class Runner:
             record.update(exit_code=step["exit_code"], cached=True)
             record["duration_s"] = round(time.perf_counter() - start, 3)
             self.opts.log(f"[{who.label} {task_name}] cached ({key[:12]})")
-            return self._done(record, final, task.outputs)
+            return self._done(record, final, task.outputs, log_name)
 
         work = (self.scratch if self.opts.no_cache else self.cache / "steps") / (
             f".tmp-{key}-{uuid.uuid4().hex[:8]}"
@@ -330,9 +359,14 @@ class Runner:
         except BaseException as exc:
             record["duration_s"] = round(time.perf_counter() - start, 3)
             record["exit_code"] = getattr(exc, "exit_code", None)
-            self._keep_failed_log(who, task_name, work / "log.txt")
+            kept = self._keep_failed_log(log_name, work / "log.txt")
+            if kept is not None and hasattr(exc, "log_path"):
+                exc.log_path = kept  # the message points at the log that stays
+                exc.args = (exc._message(),) if hasattr(exc, "_message") else exc.args
             with self.lock:
                 self.records.append(record)
+                if kept is not None:
+                    self.logs[log_name] = kept
             shutil.rmtree(work, ignore_errors=True)
             raise
         if self.opts.no_cache:
@@ -342,11 +376,14 @@ class Runner:
                 os.replace(work, final)
             except OSError:  # a concurrent run stored the same step first
                 shutil.rmtree(work, ignore_errors=True)
-        return self._done(record, final, task.outputs)
+        return self._done(record, final, task.outputs, log_name)
 
-    def _done(self, record: dict[str, Any], folder: Path, params: dict[str, Any]) -> StepResult:
+    def _done(
+        self, record: dict[str, Any], folder: Path, params: dict[str, Any], log_name: str
+    ) -> StepResult:
         with self.lock:
             self.records.append(record)
+            self.logs[log_name] = folder / "log.txt"
         outputs = {n: output_location(p, folder / "outputs") for n, p in params.items()}
         return StepResult(outputs, record, folder / "log.txt")
 
@@ -392,22 +429,30 @@ class Runner:
         from medperf_action.docker_runner import Mount, run_container
 
         assert who.image_id is not None
-        return run_container(
-            who.image_id,
-            invocation.args,
-            [Mount(m.host, m.container, m.read_only) for m in invocation.mounts],
-            cube=who.label,
-            task=task_name,
-            timeout_s=self.opts.timeout_s,
-            gpus=self.opts.gpus and who.cube.accelerator_count > 0,
-            log_path=log_path,
-            log_prefix=f"[{who.label} {task_name}] ",
-            echo=self.opts.echo,
-            env=invocation.env or None,
-            extra_labels={RUN_LABEL: self.run_id},
-            shm_size=invocation.shm_size,
-            entrypoint=invocation.entrypoint,
-        )
+        with self.lock:
+            if self.cancelled.is_set():
+                raise WorkflowError(f"{who.label} {task_name}: not started, the run was cancelled")
+            self.active += 1
+        try:
+            return run_container(
+                who.image_id,
+                invocation.args,
+                [Mount(m.host, m.container, m.read_only) for m in invocation.mounts],
+                cube=who.label,
+                task=task_name,
+                timeout_s=self.opts.timeout_s,
+                gpus=self.opts.gpus and who.cube.accelerator_count > 0,
+                log_path=log_path,
+                log_prefix=f"[{who.label} {task_name}] ",
+                echo=self.opts.echo,
+                env=invocation.env or None,
+                extra_labels={RUN_LABEL: self.run_id},
+                shm_size=invocation.shm_size,
+                entrypoint=invocation.entrypoint,
+            )
+        finally:
+            with self.lock:
+                self.active -= 1
 
     def _check_outputs(self, who: Participant, task_name: str, outputs: dict[str, Path]) -> None:
         for name, where in outputs.items():
@@ -417,11 +462,20 @@ class Runner:
                     f"{who.label}: task {task_name!r} exited 0 but wrote no {name} ({where.name})"
                 )
 
-    def _keep_failed_log(self, who: Participant, task_name: str, log: Path) -> None:
-        if log.is_file():
-            keep = self.scratch / "failed" / f"{who.key}-{task_name}.log"
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, keep)
+    def _keep_failed_log(self, log_name: str, log: Path) -> Path | None:
+        """A failed task's log, kept where the user can read it: --output's logs/, else
+        the cache's failed-logs/ (the step's own folder is removed)."""
+        if not log.is_file():
+            return None
+        folder = (
+            self.opts.output / "logs"
+            if self.opts.output is not None
+            else self.cache / "failed-logs" / self.run_id
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        keep = folder / f"{log_name}.log"
+        shutil.copyfile(log, keep)
+        return keep
 
 
 def _main_output(cube: Cube, task_name: str, *, file: bool) -> str:
@@ -479,9 +533,7 @@ def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecut
         build_file = p.cube.build_file if context else None
         p.image = p.image or p.cube.image
         if p.archive is not None:
-            p.image_id = _load_archive(p, client())
-            info = client().images.get(p.image_id).attrs
-            p.digest = None
+            p.image_id = _load_archive(p, client(), opts.cache)
             return
         info = None if opts.no_build else lookup_image(p.image, context, build_file)
         if info is None:
@@ -499,10 +551,13 @@ def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecut
             repo_digests = info.get("RepoDigests") or []
             p.digest = repo_digests[0] if repo_digests else None
 
-    # One build per distinct image (the reference model may share the candidate's image).
+    # One build per distinct image (the reference model may share the candidate's image),
+    # but two different build contexts under one name would run one cube's code for both.
     by_image: dict[str, list[Participant]] = {}
     for p in parts.values():
         by_image.setdefault(p.image or p.cube.image, []).append(p)
+    for name, group in by_image.items():
+        _check_shared_image(name, group)
     for future in [pool.submit(one, group[0]) for group in by_image.values()]:
         future.result()
     for group in by_image.values():
@@ -510,12 +565,53 @@ def _images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecut
             p.image, p.image_id, p.digest = group[0].image, group[0].image_id, group[0].digest
 
 
-def _load_archive(p: Participant, client: Any) -> str:
-    """A published `docker save` archive: fetched, hash-checked, loaded; its image ID."""
+def _check_shared_image(name: str, group: list[Participant]) -> None:
+    from medperf_action.docker_runner import context_hash
+
+    built = {
+        p.label: context_hash(p.cube.build_context, p.cube.build_file)
+        for p in group
+        if p.build and p.cube.build_context is not None and p.cube.build_context.is_dir()
+    }
+    if len(set(built.values())) > 1 or (built and len(group) > len(built)):
+        raise WorkflowError(
+            f"{', '.join(p.label for p in group)} all name the image {name!r} but are not the "
+            "same build: give each MLCube its own image name"
+        )
+
+
+def archive_tags(path: Path) -> list[str]:
+    """The tags a `docker save` archive would set when loaded (its manifest.json)."""
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if member.name.lstrip("./") == "manifest.json" and member.isfile():
+                    handle = tar.extractfile(member)
+                    manifest = json.loads(handle.read(1 << 20)) if handle else []
+                    return [t for entry in manifest for t in entry.get("RepoTags") or []]
+    except (tarfile.TarError, OSError, ValueError, AttributeError) as exc:
+        raise WorkflowError(f"the image archive cannot be read: {exc}") from None
+    raise WorkflowError("the image archive holds no manifest.json (not a `docker save`)")
+
+
+def _load_archive(p: Participant, client: Any, cache: Path | None) -> str:
+    """A published `docker save` archive: fetched, hash-checked, loaded; its image ID.
+
+    The archive may only name the cube's own image: loading it must not re-tag an image
+    that another cube (or a base image) uses.
+    """
     from medperf_action.fetch import fetch
 
     assert p.archive is not None
-    got = fetch(p.archive["url"], p.archive["sha256"], name=f"{p.label} image")
+    got = fetch(p.archive["url"], p.archive["sha256"], cache=cache, name=f"{p.label} image")
+    foreign = [t for t in archive_tags(got.path) if t != p.cube.image]
+    if foreign:
+        raise WorkflowError(
+            f"{p.label}: the image archive would tag {', '.join(foreign)}; it may only carry "
+            f"the cube's own image name {p.cube.image!r}"
+        )
     try:
         with open(got.path, "rb") as handle:
             images = client.images.load(handle)
@@ -523,6 +619,7 @@ def _load_archive(p: Participant, client: Any) -> str:
         raise WorkflowError(f"{p.label}: the image archive does not load: {exc}") from None
     if not images:
         raise WorkflowError(f"{p.label}: the image archive holds no image")
+    p.digest = None
     return str(images[0].id)
 
 
@@ -549,10 +646,26 @@ def _cleanup_containers(run_id: str) -> None:
         pass
 
 
-def run_workflow(opts: Options) -> Outcome:
-    from medperf_action.fetch import cache_dir, fetch_and_extract
-    from medperf_action.registry import open_registry
+_ACTIVE_RUNNERS: set[Runner] = set()
+_ACTIVE_LOCK = threading.Lock()
 
+
+def cancel_all() -> None:
+    """Stop every run in this process and remove its containers (Ctrl-C, SIGTERM)."""
+    with _ACTIVE_LOCK:
+        runners = list(_ACTIVE_RUNNERS)
+    for runner in runners:
+        runner.cancel()
+
+
+def run_workflow(opts: Options) -> Outcome:
+    """Run the compatibility test; with `opts.output`, write what the user gets there,
+    also when a task fails (the logs so far and a summary with passed: false)."""
+    from medperf_action.fetch import cache_dir, fetch_and_extract
+    from medperf_action.registry import RegistryError, open_registry
+
+    if opts.output is not None and opts.output.exists() and not opts.output.is_dir():
+        raise UsageError(f"--output {opts.output}: exists and is not a folder")
     cache = opts.cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     started = now_iso()
@@ -562,51 +675,87 @@ def run_workflow(opts: Options) -> Outcome:
     if opts.benchmark:
         if registry is None:
             raise UsageError("--benchmark needs --registry")
-        benchmark = registry.benchmark(opts.benchmark)
+        try:
+            benchmark = registry.benchmark(opts.benchmark)
+        except RegistryError as exc:
+            if "not found" not in str(exc):
+                raise
+            known = ", ".join(registry.benchmark_ids()) or "none"
+            raise UsageError(f"--benchmark {opts.benchmark}: no such benchmark ({known})") from None
         if benchmark.get("approval_status") != "APPROVED":
             opts.log(f"note: benchmark {opts.benchmark} is {benchmark.get('approval_status')}")
+    if opts.demo_dataset_sha256 and not opts.demo_dataset:
+        raise UsageError("--demo-dataset-sha256 needs --demo-dataset")
     parts = resolve_participants(opts, benchmark, registry, cache)
     source, sha = _dataset(opts, benchmark, registry)
     run_id = uuid.uuid4().hex[:12]
     runner = Runner(opts, cache, run_id)
-    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        try:
-            from medperf_action.fetch import fetch
+    dataset: dict[str, Any] = {"source": source, "sha256": sha or "0" * 64}
 
-            fetched = fetch(source, sha, cache=cache, name="demo dataset")
-            if sha is None:
-                opts.log(f"note: the demo dataset has no sha256 given; it is {fetched.sha256}")
-            root = fetch_and_extract(str(fetched.path), fetched.sha256, cache=cache)
-            data_path, labels_path = read_paths(root)
-            _images(parts, opts, pool)
-            outcome = _steps(runner, parts, data_path, labels_path, pool)
-        except BaseException:
-            _cleanup_containers(run_id)
-            raise
-        finally:
-            shutil.rmtree(runner.scratch, ignore_errors=True)
-    finished = now_iso()
-    summary = {
-        "schema_version": 1,
-        "tool": {"name": "medperf-action", "version": __version__},
-        "benchmark": {
-            "id": opts.benchmark or "local",
-            "registry": str(opts.registry) if opts.registry else "(command line)",
-        },
-        "started_at": started,
-        "finished_at": finished,
-        "duration_s": round(time.perf_counter() - t0, 3),
-        "passed": True,
-        "dataset": {"source": source, "sha256": fetched.sha256},
-        "cubes": {k: p.as_summary() for k, p in parts.items()},
-        "tasks": sorted(runner.records, key=_task_order),
-        "metrics": {
-            "candidate": _metrics(outcome.results["candidate"]),
-            "reference": _metrics(outcome.results["reference_model"]),
-        },
-    }
-    outcome.summary = summary
-    return outcome
+    def summary(passed: bool, metrics: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "tool": {"name": "medperf-action", "version": __version__},
+            "benchmark": {
+                "id": opts.benchmark or "local",
+                "registry": str(opts.registry) if opts.registry else "(command line)",
+            },
+            "started_at": started,
+            "finished_at": now_iso(),
+            "duration_s": round(time.perf_counter() - t0, 3),
+            "passed": passed,
+            "dataset": dataset,
+            "cubes": {k: p.as_summary() for k, p in parts.items()},
+            "tasks": sorted(runner.records, key=_task_order),
+            "metrics": metrics or {"candidate": None, "reference": None},
+        }
+
+    with _ACTIVE_LOCK:
+        _ACTIVE_RUNNERS.add(runner)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+            try:
+                from medperf_action.fetch import fetch
+
+                fetched = fetch(source, sha, cache=cache, name="demo dataset")
+                dataset["sha256"] = fetched.sha256
+                if sha is None:
+                    opts.log(f"note: the demo dataset has no sha256 given; it is {fetched.sha256}")
+                root = fetch_and_extract(str(fetched.path), fetched.sha256, cache=cache)
+                data_path, labels_path = read_paths(root)
+                _images(parts, opts, pool)
+                outcome = _steps(runner, parts, data_path, labels_path, pool)
+                outcome.summary = summary(
+                    True,
+                    {
+                        "candidate": _metrics(outcome.results["candidate"]),
+                        "reference": _metrics(outcome.results["reference_model"]),
+                    },
+                )
+                outcome.logs = dict(runner.logs)
+                if opts.output is not None:
+                    from medperf_action.report import write_output
+
+                    write_output(
+                        opts.output,
+                        outcome.summary,
+                        outcome.results,
+                        outcome.logs,
+                        outcome.statistics,
+                    )
+                return outcome
+            except BaseException:
+                runner.cancel()  # before the pool waits for its workers
+                if opts.output is not None:
+                    from medperf_action.report import write_failure
+
+                    write_failure(opts.output, summary(False, None), dict(runner.logs))
+                raise
+            finally:
+                shutil.rmtree(runner.scratch, ignore_errors=True)
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE_RUNNERS.discard(runner)
 
 
 def _task_order(record: dict[str, Any]) -> tuple[int, int]:
@@ -655,14 +804,5 @@ def _steps(
     )
     metrics_out = _main_output(ev.cube, "evaluate", file=True)
     results = {k: evaluated[k].outputs[metrics_out] for k in evaluated}
-    logs = {
-        "data_preparator-prepare": prepared.log,
-        "data_preparator-sanity_check": stage["sanity"].log,
-        "data_preparator-statistics": stage["stats"].log,
-        "candidate-infer": stage["candidate"].log,
-        "reference_model-infer": stage["reference_model"].log,
-        "evaluator-evaluate-candidate": evaluated["candidate"].log,
-        "evaluator-evaluate-reference_model": evaluated["reference_model"].log,
-    }
     stats_out = stage["stats"].outputs.get("output_path")
-    return Outcome({}, results, logs, stats_out)
+    return Outcome({}, results, {}, stats_out)

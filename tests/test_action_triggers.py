@@ -16,7 +16,6 @@ test's steps are cached across scenarios (MEDPERF_ACTION_CACHE in a module folde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -43,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MODEL_REPO = "alice/wdbc-centroid"
 # action.yml installs into $RUNNER_TEMP/medperf-action-venv-<12 hex of the action's path>
-VENV = "medperf-action-venv-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+# action.yml installs into $RUNNER_TEMP/medperf-action-venv-<key of the package's files>;
+# the install step reports it (output `bin`), and `installed` reads it from there.
+VENV_PREFIX = "medperf-action-venv-"
 TIMES: dict[str, float] = {}
 
 
@@ -243,10 +244,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     TIMES["install (setup-python + pip install, once)"] = result.seconds
     assert result.conclusion == "success", result.report()
     assert [s.outcome for s in result.steps] == ["success", "success", "skipped"]
-    assert (temp / VENV / "bin" / "medperf-action").is_file()
-    assert result.step("install").outputs["bin"] == str(temp / VENV / "bin" / "medperf-action")
+    binary = Path(result.step("install").outputs["bin"])
+    venv = binary.parent.parent
+    assert venv.parent == temp and venv.name.startswith(VENV_PREFIX)
+    assert binary.is_file()
     # The venv holds this repository's code: a wheel built from it, not an editable link.
-    (site,) = (temp / VENV / "lib").glob("python3.*/site-packages")
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
     (dist,) = site.glob("medperf_action-*.dist-info")
     assert "editable" not in (dist / "direct_url.json").read_text()
     assert not list(site.glob("__editable__*"))
@@ -318,7 +321,8 @@ def act(
     w.gh.reset_counters()
     temp = w.tmp / "runner-temp"
     temp.mkdir()
-    (temp / VENV).symlink_to(installed / VENV)  # installed once (see `installed`)
+    (venv,) = installed.glob(VENV_PREFIX + "*")
+    (temp / venv.name).symlink_to(venv)  # installed once (see `installed`)
     result = run_action(
         ROOT,
         event_name=event_name,

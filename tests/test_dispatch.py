@@ -107,7 +107,7 @@ def test_unknown_repository_and_bad_event(tmp_path: Path) -> None:
         plan_for_event("push", None, tmp_path)
     (tmp_path / ".medperf.yml").write_text(CONFIG)
     (tmp_path / "event.json").write_text("not json")
-    with pytest.raises(UsageError, match="not JSON"):
+    with pytest.raises(UsageError, match="not a readable JSON event"):
         plan_for_event("push", str(tmp_path / "event.json"), tmp_path)
 
 
@@ -193,3 +193,42 @@ def test_reference_is_up_to_date() -> None:
 def test_example_model_repo_config_is_valid() -> None:
     report = validate_path(ROOT / "examples" / "model-repo" / ".medperf.yml")
     assert report.errors == []
+
+
+def test_action_takes_the_mlcube_id_and_registry_from_medperf_yml() -> None:
+    config = {"mlcube": "cube", "id": "my-model", "registry": "org/registry"}
+    assert action_argv({"MPA_COMMAND": "test", "MPA_BENCHMARK": "b1"}, config) == [
+        "test",
+        "--model",
+        "cube",
+        "--model-id",
+        "my-model",
+        "--benchmark",
+        "b1",
+        "--registry",
+        "org/registry",
+    ]
+    assert action_argv({"MPA_COMMAND": "validate"}, config) == ["validate", "cube"]
+    assert action_argv({"MPA_COMMAND": "validate", "MPA_MLCUBE": "other"}, config) == [
+        "validate",
+        "other",
+    ]
+    # The listings and the registry's commands take their subcommand from args.
+    assert action_argv({"MPA_COMMAND": "benchmark", "MPA_ARGS": "ls --registry o/r"}) == [
+        "benchmark",
+        "ls",
+        "--registry",
+        "o/r",
+    ]
+
+
+def test_a_release_job_can_leave_the_tests_out(model_repo: Path) -> None:
+    payload = webhook_events.load("push", ref="refs/tags/v3.0.0")
+    plan = plan_for_event("push", event_file(model_repo, payload), model_repo, skip_tests=True)
+    assert [argv[0] for argv in commands(plan)] == [
+        "package",
+        "publish",
+        "submit",
+        "associate",
+        "associate",
+    ]

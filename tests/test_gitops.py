@@ -129,18 +129,47 @@ def test_submit_after_a_lost_answer_finishes_without_a_second_pr(github_server, 
     assert len(pulls(github_server, submission_marker(MODEL_ID))) == 1
 
 
+def squat(gh, world, login: str = "mallory") -> int:
+    """Somebody who does not own the mlcube opens a PR carrying the pair's marker."""
+    gh.fork(REGISTRY, login)
+    branch = f"medperf/associate/breast-cancer/{MODEL_ID}"
+    with gh.lock:
+        gh.repo(f"{login}/registry").refs[f"refs/heads/{branch}"] = gh.repo(REGISTRY).refs[
+            "refs/heads/main"
+        ]
+    path = f"associations/breast-cancer/{MODEL_ID}.yaml"
+    gh.commit(f"{login}/registry", {path: "status: PENDING\n"}, branch=branch, author=login)
+    pull = (
+        gh.github(world.tokens[login])
+        .get_repo(REGISTRY)
+        .create_pull(
+            base="main",
+            head=f"{login}:{branch}",
+            title="mine",
+            body=association_marker("breast-cancer", MODEL_ID),
+        )
+    )
+    return pull.number
+
+
 def test_associate_request_refusals_and_request_after_rejection(github_server, world) -> None:
     gh = github_server
     code, _, err = associate(world)
     assert code == 2 and "submit it, or pass --model" in err
     submit(world)
     merge_submission(gh, world)
+    # A PR by somebody else carrying the pair's marker (labelled pending, as the registry's
+    # workflow labels every association request) does not block the owner.
+    squatter = squat(gh, world)
+    gh.github(world.tokens["carol"]).get_repo(REGISTRY).get_issue(squatter).add_to_labels(
+        "medperf/pending"
+    )
 
     code, out, err = associate(world)
     assert code == 0, err
     assert "association requested:" in out and "auc" in out
     marker = association_marker("breast-cancer", MODEL_ID)
-    (pr,) = pulls(gh, marker)
+    (pr,) = [p for p in pulls(gh, marker) if p.number != squatter]
     # alice may not label in the registry (no triage access); its workflow labels it.
     assert pr.labels == []
     assert "the registry's workflow labels the request" in err
@@ -175,14 +204,92 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
     )
     assert code == 1 and "only its owner" in err
 
-    # The committee rejects it; a new request is then allowed, on a fresh branch.
+    # alice withdraws it (closed without the rejected label): that counts as no request,
+    # so a new one is allowed, on a fresh branch.
     pr.state = "closed"
     code, out, err = associate(world)
     assert code == 0, err
-    assert len(pulls(gh, marker)) == 2
+    ours = [p for p in pulls(gh, marker) if p.number != squatter]
+    assert len(ours) == 2
     assert "medperf/associate/breast-cancer/breast-cancer-centroid/2" in {
-        p.pull.head_ref for p in pulls(gh, marker)
+        p.pull.head_ref for p in ours
     }
+
+
+def test_association_state_counts_only_the_owners_requests(github_server, world) -> None:
+    """The pair's state as `associate` sees it, without running anything."""
+    from medperf_action.gitops import association_state
+    from medperf_action.registry import open_registry
+
+    gh = github_server
+    submit(world)
+    merge_submission(gh, world)
+    reg = open_registry(REGISTRY, world.tokens["alice"])
+    squatter = squat(gh, world)
+    state = association_state(reg, "breast-cancer", MODEL_ID)
+    assert (state.status, state.open, state.requests) == ("NONE", None, [])
+
+    # alice's own request, not labelled yet: pending all the same
+    path = f"associations/breast-cancer/{MODEL_ID}.yaml"
+    branch = f"medperf/associate/breast-cancer/{MODEL_ID}"
+    with gh.lock:
+        gh.repo("alice/registry").refs[f"refs/heads/{branch}"] = gh.repo(REGISTRY).refs[
+            "refs/heads/main"
+        ]
+    gh.commit("alice/registry", {path: "status: PENDING\n"}, branch=branch, author="alice")
+    registry = gh.github(world.tokens["alice"]).get_repo(REGISTRY)
+    mine = registry.create_pull(
+        base="main",
+        head=f"alice:{branch}",
+        title="request",
+        body=association_marker("breast-cancer", MODEL_ID),
+    ).number
+    state = association_state(reg, "breast-cancer", MODEL_ID)
+    assert state.status == "PENDING" and state.open is not None and state.open.number == mine
+    assert not state.allows_new_request
+    # withdrawn: as if there were none (the next branch is a fresh one all the same)
+    gh.repo(REGISTRY).issues[mine].state = "closed"
+    state = association_state(reg, "breast-cancer", MODEL_ID)
+    assert state.status == "NONE" and state.allows_new_request
+    assert state.next_attempt("breast-cancer", MODEL_ID) == 2
+    # rejected: the committee's label on the closed request
+    gh.github(world.tokens["carol"]).get_repo(REGISTRY).get_issue(mine).add_to_labels(
+        "medperf/rejected"
+    )
+    state = association_state(reg, "breast-cancer", MODEL_ID)
+    assert state.status == "REJECTED" and state.allows_new_request
+    assert squatter not in {r.number for r in state.requests}
+
+
+def test_bad_release_records_are_clear_errors(tmp_path) -> None:
+    from medperf_action.errors import UsageError
+    from medperf_action.gitops import Submission, build_entry
+    from medperf_action.gitops import submit as submit_entry
+    from medperf_action.registry import GitHubSource, Registry
+
+    sub = Submission(MODEL_ID, "Nearest centroid", "model")
+    fake = Registry(GitHubSource(repo=None, ref="main"))  # type: ignore[arg-type]
+    (tmp_path / "release.json").write_text('{"assets": {')
+    with pytest.raises(UsageError, match=r"release\.json: not valid JSON .*publish"):
+        submit_entry(fake, sub, tmp_path)
+    (tmp_path / "release.json").write_text('{"assets": {}}')
+    (tmp_path / "manifest.json").write_text("not json")
+    with pytest.raises(UsageError, match=r"manifest\.json: not valid JSON .*package"):
+        submit_entry(fake, sub, tmp_path)
+
+    url = "https://example.org/mlcube.yaml"
+    with pytest.raises(UsageError, match=r"the asset mlcube\.yaml has no sha256"):
+        build_entry(sub, "alice", {"assets": {"mlcube.yaml": {"url": url}}}, {}, None)
+    with pytest.raises(UsageError, match=r"the asset parameters\.yaml has no url or sha256"):
+        build_entry(
+            sub,
+            "alice",
+            {"assets": {"mlcube.yaml": {"url": url, "sha256": "ab" * 32}, "parameters.yaml": 1}},
+            {},
+            None,
+        )
+    with pytest.raises(UsageError, match="`assets` is not an object"):
+        build_entry(sub, "alice", {"assets": ["mlcube.yaml"]}, {}, None)
 
 
 def test_associate_after_a_lost_answer_finishes_without_a_second_pr(github_server, world) -> None:

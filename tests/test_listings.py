@@ -15,6 +15,16 @@ from click.testing import CliRunner
 
 from medperf_action.cli_listings import association, benchmark, mlcube
 from medperf_action.listings import identify, parse_time, table
+from medperf_action.registry_github import (
+    MERGED,
+    OPEN,
+    REJECTED,
+    WITHDRAWN,
+    RequestPull,
+    counts_for_pair,
+    pair_requests,
+    pair_state,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "registry"
 REG = "mlcommons/registry"
@@ -155,6 +165,56 @@ def test_identify_by_marker_then_branch():
     assert identify("", "medperf/submit/Bad_Id") is None
     assert identify("<!-- medperf-action:association benchmark=BC mlcube=x -->", "main") is None
     assert identify("fix a typo", "patch-1") is None
+
+
+def _request(number: int, author: str = "bob", **kw: Any) -> RequestPull:
+    fields: dict[str, Any] = dict(
+        kind="association",
+        ids=("bc", "m"),
+        number=number,
+        url=f"https://example.org/pull/{number}",
+        author=author,
+        is_open=False,
+        merged=False,
+        labels=frozenset(),
+        created_at=at(number),
+        closed_at=None,
+        head_ref="medperf/associate/bc/m" + (f"/{number}" if number > 1 else ""),
+    )
+    fields.update(kw)
+    return RequestPull(**fields)
+
+
+def test_request_and_pair_states_are_one_rule():
+    rejected = "committee/rejected"
+    withdrawn = _request(1)
+    refused = _request(2, labels=frozenset({"Committee/Rejected"}))
+    waiting = _request(3, is_open=True)  # open, not labelled pending yet
+    merged = _request(4, merged=True)
+    assert [r.state(rejected) for r in (withdrawn, refused, waiting, merged)] == [
+        WITHDRAWN,
+        REJECTED,
+        OPEN,
+        MERGED,
+    ]
+    # a withdrawn request is as if there were none; a rejection allows a new request too
+    assert pair_state([withdrawn], rejected).status == "NONE"
+    assert pair_state([], rejected).status == "NONE"
+    state = pair_state([withdrawn, refused], rejected)
+    assert state.status == "REJECTED" and state.allows_new_request
+    assert state.next_attempt("bc", "m") == 3
+    state = pair_state([refused, waiting], rejected)
+    assert state.status == "PENDING" and state.open == waiting and not state.allows_new_request
+    assert pair_state([refused, merged], rejected).status == "APPROVED"
+    assert pair_state([], rejected, committed=True).status == "APPROVED"
+
+    # only the owner's requests count for a registered mlcube; the convention alone for one
+    # that is not registered
+    squatter = _request(5, author="mallory", is_open=True)
+    assert pair_requests([waiting, squatter], "bc", "m", "Bob") == [waiting]
+    assert pair_requests([waiting, squatter], "bc", "m", None) == [waiting, squatter]
+    assert pair_requests([waiting], "bc", "other", "bob") == []
+    assert counts_for_pair(squatter, "bob") is False and counts_for_pair(squatter, None)
 
 
 def test_parse_time_and_table():
@@ -527,9 +587,11 @@ def test_association_ls_github(world: Scenario):
     assert gh.calls == {
         "repos/get": 1,  # the default branch
         "pulls/list": 1,
-        "repos/get-content": 1 + 1 + 2 + 3,  # registry.yaml, associations/, 2 folders, 3 files
+        # registry.yaml, associations/, 2 folders, 3 files; mlcubes/ and the 2 registered
+        # mlcubes with requests (alice-a, bob-b), whose owners alone make requests for them
+        "repos/get-content": 1 + 1 + 2 + 3 + 1 + 2,
     }
-    assert gh.api_calls == 9
+    assert gh.api_calls == 12
 
     code, out, _ = run(association, "--registry", REG, "--format", "json", "--mlcube", "bob-d")
     assert code == 0
@@ -548,6 +610,33 @@ def test_association_ls_github(world: Scenario):
     }
 
 
+def test_requests_by_others_than_the_mlcube_owner_do_not_count(world: Scenario):
+    """Anybody may open a PR carrying another owner's pair marker (and the registry's
+    report labels every association request pending): it is not that pair's request."""
+    n = world.populate()
+    # dave, who owns neither, "requests" bob's pending pair and alice's approved one, later
+    # than their own requests; the registry's workflow labels both pending.
+    for mlcube_id, hours in (("bob-b", 20), ("alice-a", 30)):
+        number = world.request("dave", "breast-cancer", mlcube_id)
+        world.label(number, "committee/pending")
+        world.created(number, hours)
+    # and a rejected one for bob's other pair, which would be the latest state
+    rejected = world.request("dave", "breast-cancer", "bob-d")
+    world.label(rejected, "committee/rejected")
+    world.close(rejected, 40)
+    code, out, err = run(
+        association, "--registry", REG, "--format", "json", "--benchmark", "breast-cancer"
+    )
+    assert code == 0, err
+    rows = {a["mlcube"]: a for a in json.loads(out)["associations"]}
+    assert (rows["bob-b"]["status"], rows["bob-b"]["initiated_by"]) == ("PENDING", "bob")
+    assert rows["bob-b"]["pull_request"]["number"] == n["b"]
+    assert (rows["alice-a"]["status"], rows["alice-a"]["initiated_by"]) == ("APPROVED", "alice")
+    # bob-d is not registered: no owner to ask, so the convention alone decides (dave's
+    # rejection is the latest state of that pair)
+    assert (rows["bob-d"]["status"], rows["bob-d"]["initiated_by"]) == ("REJECTED", "dave")
+
+
 def test_association_ls_github_filters_and_mine(world: Scenario):
     gh = world.gh
     world.populate()
@@ -564,9 +653,10 @@ def test_association_ls_github_filters_and_mine(world: Scenario):
         ("breast-cancer", "bob-d", "PENDING"),
     ]
     # only the files a PR competes with are read: alice-e (it has an old rejection);
-    # breast-cancer/alice-a and other-bench/alice-a cannot be PENDING and are not read
-    assert gh.calls["repos/get-content"] == 1 + 1 + 2 + 1
-    assert gh.api_calls == 7
+    # breast-cancer/alice-a and other-bench/alice-a cannot be PENDING and are not read;
+    # mlcubes/ and the owners of alice-a and bob-b are
+    assert gh.calls["repos/get-content"] == 1 + 1 + 2 + 1 + 1 + 2
+    assert gh.api_calls == 10
 
     assert pairs("--status", "REJECTED") == [("breast-cancer", "alice-c", "REJECTED")]
     assert pairs("--benchmark", "other-bench") == [("other-bench", "alice-a", "APPROVED")]
@@ -742,8 +832,9 @@ def test_many_pull_requests_are_paginated(world: Scenario):
     found = json.loads(out)["associations"]
     assert len(found) == 150 and {a["status"] for a in found} == {"PENDING"}
     assert found[0]["mlcube"] == "cube-000" and found[-1]["mlcube"] == "cube-149"
-    # registry.yaml and associations/ (there is none) are the only reads
-    assert gh.calls == {"repos/get": 1, "pulls/list": 2, "repos/get-content": 2}
+    # registry.yaml, associations/ (there is none) and mlcubes/ (no cube-NNN is registered,
+    # so no owner to read) are the only reads
+    assert gh.calls == {"repos/get": 1, "pulls/list": 2, "repos/get-content": 3}
 
 
 def test_private_registry_without_token_is_a_clear_error(github_server, monkeypatch):

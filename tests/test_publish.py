@@ -127,7 +127,8 @@ def test_published_assets_download_with_their_hashes(gh, assets: Path) -> None:
 
 
 def test_interrupted_publish_completes_on_rerun(gh, assets: Path) -> None:
-    # The second upload fails for good (more 502s than the retries), after the first landed.
+    # The second upload fails for good (502s, as long as the outage lasts), after the first
+    # landed.
     outage = gh.inject("POST", r"/releases/\d+/assets", "status", count=50, status=502, skip=1)
     code, _, stderr = publish(assets)
     assert code == 1
@@ -141,6 +142,48 @@ def test_interrupted_publish_completes_on_rerun(gh, assets: Path) -> None:
     names = release_assets(gh)
     assert sorted(names) == sorted(sums(assets))
     assert all(len(c) == 1 for c in names.values())
+
+
+def test_a_5xx_on_a_post_is_not_sent_again(gh, assets: Path) -> None:
+    """GitHub may answer 502 after it acted: the upload is not retried (a retry could
+    duplicate it); the error surfaces, and a re-run finishes the job."""
+    gh.inject("POST", r"/releases/\d+/assets", "status", count=1, status=502, skip=1)
+    code, _, stderr = publish(assets)
+    assert code == 1 and "502" in stderr and "Traceback" not in stderr
+    uploads = [r for r in gh.requests if r.operation == "repos/upload-release-asset"]
+    assert [r.status for r in uploads] == [201, 502]  # sent once, not retried
+
+    code, _, stderr = publish(assets)
+    assert code == 0, stderr
+    names = release_assets(gh)
+    assert sorted(names) == sorted(sums(assets))
+    assert all(len(c) == 1 for c in names.values())
+
+
+def test_retry_policy_by_method() -> None:
+    from medperf_action.github_api import _retry
+
+    retry = _retry(fast=True)
+    for method in ("GET", "HEAD", "PUT", "PATCH", "DELETE"):
+        assert retry.is_retry(method, 502) and retry.is_retry(method, 503)
+        assert retry.is_retry(method, 429)
+    assert not retry.is_retry("POST", 502) and not retry.is_retry("POST", 504)
+    assert not retry.is_retry("POST", 503, has_retry_after=True)
+    # rate limits: GitHub did not act, so a POST is sent again
+    assert retry.is_retry("POST", 429) and retry.is_retry("POST", 403)
+    assert not retry.is_retry("GET", 404) and not retry.is_retry("POST", 422)
+
+
+def test_malformed_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    from medperf_action.errors import UsageError
+    from medperf_action.publish import push_image
+
+    (tmp_path / "manifest.json").write_text('{"image": ')
+    with pytest.raises(UsageError, match=r"manifest\.json: not valid JSON .*package"):
+        push_image(tmp_path, "127.0.0.1:1/x:1")
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(UsageError, match=r"manifest\.json: not a JSON object"):
+        push_image(tmp_path, "127.0.0.1:1/x:1")
 
 
 def test_upload_applied_but_connection_lost_then_rerun(gh, assets: Path) -> None:

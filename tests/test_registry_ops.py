@@ -14,6 +14,7 @@ re-run starts from an empty cache; the other scenarios' re-runs hit the step cac
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections import Counter
@@ -39,8 +40,9 @@ from registry_world import (
     verify,
 )
 
-from medperf_action.registry import VERIFY_MARKER, association_path
-from medperf_action.registry_verify import schema_errors
+from medperf_action import registry_ops
+from medperf_action.registry import VERIFY_MARKER, RegistryConfig, association_path
+from medperf_action.registry_verify import same, schema_errors, summary_problems
 
 pytestmark = pytest.mark.docker
 
@@ -81,7 +83,9 @@ def open_pr(w: World, author: str, branch: str, files: dict[str, str], body: str
     return pull.number
 
 
-def association(w: World, author: str, metrics: dict | None = None) -> str:
+def association(
+    w: World, author: str, metrics: dict | None = None, summary: dict | None = None
+) -> str:
     doc = {
         "benchmark": BENCH,
         "mlcube": MODEL,
@@ -89,14 +93,22 @@ def association(w: World, author: str, metrics: dict | None = None) -> str:
         "initiated_by": author,
         "created_at": "2026-11-29T04:00:00Z",
         "result": {"passed": True, "metrics": metrics if metrics is not None else w.honest},
-        "summary": w.stage.summary,
+        "summary": summary if summary is not None else w.stage.summary,
     }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def open_request(w: World, metrics: dict | None = None, extra: dict | None = None) -> int:
+def open_request(
+    w: World,
+    metrics: dict | None = None,
+    extra: dict | None = None,
+    summary: dict | None = None,
+) -> int:
     marker = f"<!-- medperf-action:association benchmark={BENCH} mlcube={MODEL} -->"
-    files = {association_path(BENCH, MODEL): association(w, w.owner, metrics), **(extra or {})}
+    files = {
+        association_path(BENCH, MODEL): association(w, w.owner, metrics, summary),
+        **(extra or {}),
+    }
     number = open_pr(w, w.owner, BRANCH, files, f"Associate {MODEL}.\n\n{marker}")
     add_label(w, number, PENDING, "registry-bot")
     return number
@@ -206,6 +218,140 @@ def test_tampered_auc_fails_verification_and_blocks_approval(world: World) -> No
     assert labels(w, number) == {PENDING, FAILED}
     assert w.gh.repo(REG).issues[number].state == "open" and main_file(w) is None
     assert any("not reproduced" in c for c in comments(w, number))
+
+
+def test_inflated_summary_fails_verification_naming_the_fields(world: World) -> None:
+    """Honest numbers in `result`, inflated ones in the summary (shown in the PR, committed
+    on approval): the summary must say what the request says."""
+    w = world
+    summary = copy.deepcopy(w.stage.summary)
+    summary["metrics"]["candidate"]["auc"] = 0.999
+    summary["cubes"]["candidate"]["id"] = "breast-cancer-lr"
+    number = open_request(w, summary=summary)
+    code, stdout, _, doc = verify(w, number)
+    assert code == 1 and not doc["passed"], stdout
+    rules = next(c for c in doc["checks"] if c["name"] == "rules")
+    assert not rules["passed"]
+    assert "summary.metrics.candidate differs from result.metrics (auc)" in rules["detail"]
+    assert "summary.cubes.candidate.id is 'breast-cancer-lr'" in rules["detail"]
+    # the reported result itself is honest: the re-run reproduces it
+    assert next(c for c in doc["checks"] if c["name"] == "metrics")["passed"]
+
+    code, stdout, _ = report(w, number)
+    assert code == 0 and "verification failed" in stdout
+    assert labels(w, number) == {PENDING, FAILED}
+
+
+def test_a_stranger_cannot_block_a_pair(world: World) -> None:
+    """A PR carrying the pair's marker, opened by somebody who does not own the mlcube, is
+    not a request for the pair: the owner's request is verified as if it were not there."""
+    w, gh = world, world.gh
+    gh.fork(REG, "mallory")
+    marker = f"<!-- medperf-action:association benchmark={BENCH} mlcube={MODEL} -->"
+    files = {association_path(BENCH, MODEL): association(w, "mallory")}
+    squat = open_pr(w, "mallory", BRANCH, files, f"Mine now.\n\n{marker}")
+    add_label(w, squat, PENDING, "registry-bot")
+    number = open_request(w)
+    code, stdout, stderr, doc = verify(w, number)
+    assert code == 0 and doc["passed"], stdout + stderr
+    rules = next(c for c in doc["checks"] if c["name"] == "rules")
+    assert "another request" not in rules["detail"]
+
+    # The squatter's own PR is no request of the owner's either.
+    code, _, _, doc = verify(w, squat)
+    rules = next(c for c in doc["checks"] if c["name"] == "rules")
+    assert code == 1 and f"belongs to {w.owner}; only its owner" in rules["detail"]
+
+
+def test_summary_problems_name_each_field() -> None:
+    entry = {
+        "result": {"passed": True, "metrics": {"auc": 0.9, "f1": {"macro": 0.5}}},
+        "summary": {
+            "passed": False,
+            "benchmark": {"id": "other"},
+            "cubes": {"candidate": {"id": "m"}},
+            "metrics": {"candidate": {"auc": 0.9, "f1": {"macro": 0.6}, "extra": 1}},
+        },
+    }
+    problems = summary_problems(entry, "b", "m")
+    assert problems == [
+        "summary.metrics.candidate differs from result.metrics (f1.macro, extra): the summary "
+        "must report the metrics the request reports",
+        "summary.passed is False, but result.passed is True",
+        "summary.benchmark.id is 'other', but the request is for the benchmark 'b'",
+    ]
+    honest = {
+        "result": {"passed": True, "metrics": {"auc": float("nan")}},
+        "summary": {
+            "passed": True,
+            "benchmark": {"id": "b"},
+            "cubes": {"candidate": {"id": "m"}},
+            "metrics": {"candidate": {"auc": float("nan")}},
+        },
+    }
+    assert summary_problems(honest, "b", "m") == []
+    # no summary at all (the schema refuses that first): nothing names the request's pair
+    assert summary_problems({}, "b", "m") == [
+        "summary.cubes.candidate.id is None, but the request is for the mlcube 'm'",
+        "summary.benchmark.id is None, but the request is for the benchmark 'b'",
+    ]
+
+
+def test_tolerance_is_absolute_plus_relative() -> None:
+    """registry.schema.json: |a - b| <= absolute + relative * |b| (not the larger of the two)."""
+    config = RegistryConfig.from_data({"metric_tolerance": {"absolute": 0.01, "relative": 0.1}})
+    assert config.within_tolerance(1.105, 1.0)  # 0.105 <= 0.01 + 0.1
+    assert not config.within_tolerance(1.115, 1.0)  # 0.115 > 0.11
+    assert same(config, 0.895, 1.0) and not same(config, 0.885, 1.0)
+    strict = RegistryConfig.from_data({"metric_tolerance": {"absolute": 0.0}})
+    assert strict.within_tolerance(0.5, 0.5) and not strict.within_tolerance(0.5, 0.5 + 1e-12)
+
+
+def test_whoami_for_the_registry_workflows(github_server, monkeypatch) -> None:
+    from medperf_action.github_api import ACTIONS_BOT, GitHubError, connect, whoami
+
+    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
+    monkeypatch.delenv("MEDPERF_ACTION_BOT_LOGIN", raising=False)
+    token = github_server.add_user("registry-bot")
+    assert whoami(connect(token)) == "registry-bot"
+    assert whoami(connect(token), actions_fallback=True) == "registry-bot"
+    # a token GitHub will not say the user of (GITHUB_TOKEN): the Actions bot, or an error
+    assert whoami(connect("not-a-token"), actions_fallback=True) == ACTIONS_BOT
+    with pytest.raises(GitHubError, match=r"find the token's user .*401"):
+        whoami(connect("not-a-token"))
+    monkeypatch.setenv("MEDPERF_ACTION_BOT_LOGIN", "my-app[bot]")
+    assert whoami(connect(token), actions_fallback=True) == "my-app[bot]"
+    assert whoami(connect(token)) == "registry-bot"
+
+
+def test_shared_helpers_have_one_definition() -> None:
+    from medperf_action import github_api, gitops, listings, registry, registry_github, validate
+
+    assert validate.SLUG is registry.SLUG and registry_github.SLUG is registry.SLUG
+    assert gitops.dump_yaml is registry.dump_yaml
+    assert registry_ops.dump_yaml is registry.dump_yaml
+    assert registry_ops.load_event is github_api.load_event
+    assert listings.identify is registry.identify
+    assert registry_ops.whoami is github_api.whoami
+    assert not hasattr(registry_github, "whoami") and not hasattr(registry_ops, "_dump")
+
+
+def test_load_event_is_clear_about_bad_files(tmp_path: Path) -> None:
+    from medperf_action.errors import UsageError
+
+    good = tmp_path / "event.json"
+    good.write_text('{"action": "labeled"}')
+    assert registry_ops.load_event(good) == {"action": "labeled"}
+    for name, text, why in [
+        ("broken.json", "{", "not a readable JSON event"),
+        ("list.json", "[]", "not an event payload"),
+    ]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(UsageError, match=f"GITHUB_EVENT_PATH .*{name}: {why}"):
+            registry_ops.load_event(tmp_path / name, "GITHUB_EVENT_PATH")
+    with pytest.raises(UsageError, match=r"--event .*missing\.json: not a readable JSON event"):
+        registry_ops.load_event(tmp_path / "missing.json")
 
 
 def test_faults_part_way_leave_one_comment_one_merge_one_commit(world: World) -> None:

@@ -10,8 +10,12 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,14 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MISBEHAVING = Path(__file__).resolve().parent / "cubes" / "misbehaving"
+TEST_ARGS = [
+    "test",
+    "--registry",
+    str(EXAMPLES / "registry"),
+    "--benchmark",
+    "breast-cancer",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +50,7 @@ def run_test(cache: Path, *args: str) -> tuple[int, str, str]:
     runner = CliRunner()
     result = runner.invoke(
         main,
-        [
-            "test",
-            "--registry",
-            str(EXAMPLES / "registry"),
-            "--benchmark",
-            "breast-cancer",
-            "--quiet",
-            *args,
-        ],
+        [*TEST_ARGS, *args],
         env={"MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": ""},
     )
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -241,21 +245,12 @@ def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path
         ],
         env={"MEDPERF_ACTION_CACHE": str(cache)},
     )
-    assert result.exit_code == 1 and "not found in the registry" in result.stderr
+    assert result.exit_code == 2 and "no such benchmark (breast-cancer)" in result.stderr
     output, summary = tmp_path / "output", tmp_path / "summary.md"
     _misbehaving(tmp_path, mode="exit3")
     result = runner.invoke(
         main,
-        [
-            "test",
-            "--registry",
-            str(EXAMPLES / "registry"),
-            "--benchmark",
-            "breast-cancer",
-            "--quiet",
-            "--model",
-            str(tmp_path / "misbehaving"),
-        ],
+        [*TEST_ARGS, "--model", str(tmp_path / "misbehaving")],
         env={
             "MEDPERF_ACTION_CACHE": str(cache),
             "GITHUB_ACTIONS": "true",
@@ -266,3 +261,83 @@ def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path
     assert result.exit_code == 1
     assert "passed=false" in output.read_text()
     assert "exit code 3" in summary.read_text()
+
+
+def test_no_cache_runs_everything_and_keeps_nothing(cache: Path, tmp_path: Path) -> None:
+    steps_before = set((cache / "steps").iterdir())
+    code, _, stderr = run_test(
+        cache, "--model", str(EXAMPLES / "model"), "--no-cache", "--output", str(tmp_path / "out")
+    )
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [t["cached"] for t in summary["tasks"]] == [False] * 7
+    assert (tmp_path / "out" / "results.yaml").is_file()
+    assert set((cache / "steps").iterdir()) == steps_before  # nothing stored
+    assert not list((cache / "runs").iterdir())  # and the scratch space is gone
+
+
+def test_a_failed_task_leaves_its_log_and_a_summary(cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, stderr = run_test(
+        cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--output", str(out)
+    )
+    assert code == 1
+    log = out / "logs" / "candidate-infer.log"
+    assert f"full log: {log}" in stderr or str(log) in stderr
+    assert "giving up on purpose" in log.read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is False and summary["metrics"] == {
+        "candidate": None,
+        "reference": None,
+    }
+    assert list(validator("summary").iter_errors(summary)) == []
+    failed = [t for t in summary["tasks"] if t["exit_code"] == 3]
+    assert [(t["role"], t["task"]) for t in failed] == [("candidate", "infer")]
+    # Without --output the log stays in the cache, where the message says it is.
+    code, _, stderr = run_test(cache, "--model", str(tmp_path / "misbehaving"))
+    assert code == 1
+    kept = next(line for line in stderr.splitlines() if "failed-logs" in line)
+    assert Path(kept.split("full log: ")[-1].strip()).is_file()
+
+
+def test_two_cubes_may_not_share_an_image_name_with_different_code(
+    cache: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(EXAMPLES / "model", model)
+    manifest = model / "mlcube" / "mlcube.yaml"
+    # The candidate claims the reference model's image name, with its own code.
+    manifest.write_text(
+        manifest.read_text().replace(
+            "medperf-action-example/model:", "medperf-action-example/reference_model:"
+        )
+    )
+    code, _, stderr = run_test(cache, "--model", str(model))
+    assert code == 1
+    assert "all name the image 'medperf-action-example/reference_model:0.1.0'" in stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cancelling_removes_containers_started_in_worker_threads(
+    cache: Path, tmp_path: Path, docker_client, signum
+) -> None:
+    """GitHub cancels a job with SIGINT, then SIGTERM; infer runs in a worker thread."""
+    cube = _misbehaving(tmp_path, mode="sleep")
+    env = {**os.environ, "MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": ""}
+    cmd = [sys.executable, "-m", "medperf_action", *TEST_ARGS, "--model", str(cube)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not docker_client.containers.list(
+            filters={"label": [LABEL, "org.medperf-action.task=infer"]}
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "containers removed" in stderr and "Traceback" not in stderr
+    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
