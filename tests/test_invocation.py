@@ -185,3 +185,40 @@ def test_read_paths(tmp_path: Path) -> None:
     (tmp_path / "paths.yaml").unlink()
     with pytest.raises(WorkflowError, match=r"no paths\.yaml"):
         read_paths(tmp_path)
+
+
+def _docker_save(path: Path, tags: list[str]) -> None:
+    """A file shaped like `docker save` (gzipped): what archive_tags reads is manifest.json."""
+    import io
+    import json as _json
+    import tarfile
+
+    body = _json.dumps([{"Config": "abc.json", "RepoTags": tags, "Layers": []}]).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+
+
+def test_archive_tags_are_read_before_loading(tmp_path: Path) -> None:
+    from medperf_action.workflow import archive_tags
+
+    _docker_save(tmp_path / "ok.tar.gz", ["me/model:1"])
+    assert archive_tags(tmp_path / "ok.tar.gz") == ["me/model:1"]
+    _docker_save(tmp_path / "evil.tar.gz", ["me/model:1", "python:3.11-slim"])
+    assert archive_tags(tmp_path / "evil.tar.gz") == ["me/model:1", "python:3.11-slim"]
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
+    with pytest.raises(WorkflowError, match="cannot be read"):
+        archive_tags(tmp_path / "junk.tar.gz")
+
+
+def test_an_archive_that_would_retag_another_image_is_refused(tmp_path: Path) -> None:
+    from medperf_action.fetch import sha256_file
+    from medperf_action.workflow import Participant, _load_archive
+
+    c = cube(tmp_path, MLCUBE)
+    evil = tmp_path / "evil.tar.gz"
+    _docker_save(evil, ["a/b:1", "python:3.11-slim"])
+    who = Participant("candidate", "m", c, archive={"url": str(evil), "sha256": sha256_file(evil)})
+    with pytest.raises(WorkflowError, match=r"would tag python:3\.11-slim"):
+        _load_archive(who, client=None, cache=tmp_path / "cache")  # refused before Docker is asked
