@@ -70,11 +70,14 @@ def input_mounts(cube: Cube, task_name: str, inputs: dict[str, Path]) -> dict[st
     mounts: dict[str, Path] = {}
     for name, param in cube.tasks[task_name].inputs.items():
         host = inputs[name]
-        if cube.format == "mlcube":
-            is_file = host.is_file() if host.exists() else param.type == "file"
-            host = host.parent if is_file else host
+        if cube.format == "mlcube" and _input_is_file(param, host):
+            host = host.parent
         mounts[name] = host
     return mounts
+
+
+def _input_is_file(param: Param, host: Path) -> bool:
+    return host.is_file() if host.exists() else param.type == "file"
 
 
 def build_invocation(
@@ -124,19 +127,17 @@ def _mlcube(
             mounts.append(HostMount(folder, f"/mlcube_io{index[key]}", read_only))
         return f"/mlcube_io{index[key]}"
 
-    for name, param in task.inputs.items():
-        host = inputs[name]
-        is_file = host.is_file() if host.exists() else param.type == "file"
-        if is_file:
-            args.append(f"--{name}={mount(host.parent, True)}/{host.name}")
-        else:
-            args.append(f"--{name}={mount(host, True)}")
-    for name, param in task.outputs.items():
-        host = outputs[name]
-        if output_is_file(param):
-            args.append(f"--{name}={mount(host.parent, False)}/{host.name}")
-        else:
-            args.append(f"--{name}={mount(host, False)}")
+    sides = (
+        (task.inputs, inputs, True, _input_is_file),
+        (task.outputs, outputs, False, lambda p, h: output_is_file(p)),
+    )
+    for params, given, read_only, is_file in sides:
+        for name, param in params.items():
+            host = given[name]
+            if is_file(param, host):
+                args.append(f"--{name}={mount(host.parent, read_only)}/{host.name}")
+            else:
+                args.append(f"--{name}={mount(host, read_only)}")
     return Invocation(args, mounts, entrypoint)
 
 

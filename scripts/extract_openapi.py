@@ -17,15 +17,15 @@ The subset is tests/github_server/openapi/api.github.com.subset.json.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
-import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import npm_pinned
 
 PACKAGE = "@octokit/openapi"
 VERSION = "23.0.2"
@@ -44,37 +44,13 @@ OPERATIONS = OPENAPI_DIR / "operations.txt"
 SUBSET = OPENAPI_DIR / "api.github.com.subset.json"
 
 
-def _integrity(path: Path) -> str:
-    digest = hashlib.sha512()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha512-" + base64.b64encode(digest.digest()).decode()
-
-
 def fetch(tarball: Path = TARBALL) -> Path:
     """The pinned package tarball, from the cache or fetched with `npm pack`."""
-    if not tarball.exists():
-        tarball.parent.mkdir(parents=True, exist_ok=True)
-        print(f"extract_openapi: npm pack {PACKAGE}@{VERSION} -> {tarball.parent}", file=sys.stderr)
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(tarball.parent)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-    actual = _integrity(tarball)
-    if actual != INTEGRITY:
-        raise SystemExit(f"{tarball}: integrity {actual} is not the pinned {INTEGRITY}")
-    return tarball
+    return npm_pinned.fetch(PACKAGE, VERSION, INTEGRITY, tarball, "extract_openapi")
 
 
 def load_description(tarball: Path) -> tuple[dict[str, Any], str]:
-    with tarfile.open(tarball) as tar:
-        member = tar.extractfile(MEMBER)
-        if member is None:
-            raise SystemExit(f"{tarball} has no {MEMBER}")
-        raw = member.read()
+    raw = npm_pinned.read_member(tarball, MEMBER)
     return json.loads(raw), hashlib.sha256(raw).hexdigest()
 
 

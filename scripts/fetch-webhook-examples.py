@@ -13,14 +13,13 @@ read `package/api.github.com/index.json` straight from the tarball (a list of
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import npm_pinned
 
 PACKAGE = "@octokit/webhooks-examples"
 VERSION = "7.6.1"
@@ -36,38 +35,14 @@ CACHE = ROOT / ".cache" / "webhooks"
 TARBALL = CACHE / f"octokit-webhooks-examples-{VERSION}.tgz"
 
 
-def _integrity(path: Path) -> str:
-    digest = hashlib.sha512()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha512-" + base64.b64encode(digest.digest()).decode()
-
-
 def fetch(tarball: Path = TARBALL) -> Path:
     """The pinned package tarball, from the cache or fetched with `npm pack`."""
-    if not tarball.exists():
-        tarball.parent.mkdir(parents=True, exist_ok=True)
-        print(f"webhooks: npm pack {PACKAGE}@{VERSION} -> {tarball.parent}", file=sys.stderr)
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(tarball.parent)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-    actual = _integrity(tarball)
-    if actual != INTEGRITY:
-        raise SystemExit(f"{tarball}: integrity {actual} is not the pinned {INTEGRITY}")
-    return tarball
+    return npm_pinned.fetch(PACKAGE, VERSION, INTEGRITY, tarball, "webhooks")
 
 
 def definitions(tarball: Path | None = None) -> list[dict[str, Any]]:
     """Every event definition of api.github.com, with its examples."""
-    with tarfile.open(tarball or fetch()) as tar:
-        member = tar.extractfile(MEMBER)
-        if member is None:
-            raise SystemExit(f"{tarball} has no {MEMBER}")
-        data = json.loads(member.read())
+    data = json.loads(npm_pinned.read_member(tarball or fetch(), MEMBER))
     if not isinstance(data, list):
         raise SystemExit(f"{MEMBER}: expected a list of event definitions")
     return data

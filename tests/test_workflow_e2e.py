@@ -159,8 +159,8 @@ def test_changed_model_reruns_only_what_depends_on_it(cache: Path, tmp_path: Pat
     }
 
 
-def _misbehaving(tmp_path: Path, **params: str) -> Path:
-    cube = tmp_path / "misbehaving"
+def _misbehaving(tmp_path: Path, name: str = "misbehaving", **params: str) -> Path:
+    cube = tmp_path / name
     shutil.copytree(MISBEHAVING, cube)
     text = "".join(f"{k}: {v}\n" for k, v in params.items())
     (cube / "mlcube" / "workspace" / "parameters.yaml").write_text(text)
@@ -322,15 +322,19 @@ def test_cancelling_removes_containers_started_in_worker_threads(
     cache: Path, tmp_path: Path, docker_client, signum
 ) -> None:
     """GitHub cancels a job with SIGINT, then SIGTERM; infer runs in a worker thread."""
-    cube = _misbehaving(tmp_path, mode="sleep")
+    name = (
+        f"sleeper-{int(signum)}"  # its own cube label: no other test's container is mistaken for it
+    )
+    cube = _misbehaving(tmp_path, name, mode="sleep")
     env = {**os.environ, "MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": ""}
     cmd = [sys.executable, "-m", "medperf_action", *TEST_ARGS, "--model", str(cube)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not docker_client.containers.list(
-            filters={"label": [LABEL, "org.medperf-action.task=infer"]}
-        ):
+        wanted = {
+            "label": [LABEL, "org.medperf-action.task=infer", f"org.medperf-action.cube={name}"]
+        }
+        while not docker_client.containers.list(filters=wanted):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
         proc.send_signal(signum)
@@ -340,4 +344,9 @@ def test_cancelling_removes_containers_started_in_worker_threads(
             proc.kill()
     assert proc.returncode == 130, stderr
     assert "containers removed" in stderr and "Traceback" not in stderr
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+    assert (
+        docker_client.containers.list(
+            all=True, filters={"label": [LABEL, f"org.medperf-action.cube={name}"]}
+        )
+        == []
+    )
