@@ -200,19 +200,3 @@ def cube_from_data(manifest: Path, data: Any) -> Cube:
         build_file=(context_path / file_name) if context_path is not None else None,
         build_strategy=docker.get("build_strategy"),
     )
-
-
-def load_cube(path: Path) -> Cube:
-    """Load a cube for running. Raises CubeError for anything `validate` would reject."""
-    from medperf_action.validate import CubeError, validate_path
-
-    manifest = find_manifest(path)
-    if manifest is None:
-        raise CubeError(f"{path}: no mlcube.yaml, mlcube/mlcube.yaml or container_config.yaml")
-    report = validate_path(manifest)
-    if report.errors:
-        raise CubeError(
-            f"{manifest} is not a valid MLCube:\n" + "\n".join(f.text() for f in report.errors)
-        )
-    assert report.cube is not None
-    return report.cube

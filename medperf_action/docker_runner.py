@@ -98,43 +98,6 @@ class TaskFailed(DockerError):
             lines.append(f"full log: {self.log_path}")
         return "\n".join(lines)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_task_failed,
-            (
-                self.cube,
-                self.task,
-                self.exit_code,
-                self.timed_out,
-                self.log_tail,
-                self.timeout_s,
-                self.oom_killed,
-                self.log_path,
-            ),
-        )
-
-
-def _rebuild_task_failed(
-    cube: str,
-    task: str,
-    exit_code: int | None,
-    timed_out: bool,
-    log_tail: list[str],
-    timeout_s: float | None,
-    oom_killed: bool,
-    log_path: Path | None,
-) -> TaskFailed:
-    return TaskFailed(
-        cube,
-        task,
-        exit_code,
-        timed_out,
-        log_tail,
-        timeout_s=timeout_s,
-        oom_killed=oom_killed,
-        log_path=log_path,
-    )
-
 
 @dataclass
 class Mount:

@@ -50,9 +50,9 @@ def submit(world, login: str = "alice", mlcube_id: str = MODEL_ID) -> tuple[int,
     )
 
 
-def associate(world, *extra: str) -> tuple[int, str, str]:
+def associate(world, *extra: str, login: str = "alice") -> tuple[int, str, str]:
     return cli(
-        world.tokens["alice"],
+        world.tokens[login],
         "associate",
         "--registry",
         REGISTRY,
@@ -191,17 +191,7 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
     code, _, err = associate(world)
     assert code == 1 and "pending" in err and f"PR #{pr.number}" in err
     # Nobody but the mlcube's owner requests its associations.
-    code, _, err = cli(
-        world.tokens["mallory"],
-        "associate",
-        "--registry",
-        REGISTRY,
-        "--benchmark",
-        "breast-cancer",
-        "--mlcube",
-        MODEL_ID,
-        "--yes",
-    )
+    code, _, err = associate(world, login="mallory")
     assert code == 1 and "only its owner" in err
 
     # alice withdraws it (closed without the rejected label): that counts as no request,
