@@ -514,7 +514,7 @@ def associate_command(
         opts = Options(
             model=model,
             model_id=mlcube_id,
-            registry=registry,
+            registry=reg,
             registry_token=token,
             benchmark=benchmark_id,
             timeout_s=timeout_s,

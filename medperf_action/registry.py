@@ -228,16 +228,32 @@ class LocalSource:
 
 @dataclass
 class GitHubSource:
-    """A registry repository read through the contents API, at one ref."""
+    """A registry repository read through the contents API, at one ref.
+
+    Each path is read once per command (a command reads registry.yaml and the entries
+    from several places); nothing here writes through it.
+    """
 
     repo: Repository
     ref: str
+    _files: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _dirs: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def description(self) -> str:
         return f"{self.repo.full_name}@{self.ref}"
 
     def read(self, path: str) -> str | None:
+        if path not in self._files:
+            self._files[path] = self._read(path)
+        return self._files[path]
+
+    def list_dir(self, path: str) -> list[str]:
+        if path not in self._dirs:
+            self._dirs[path] = self._list_dir(path)
+        return self._dirs[path]
+
+    def _read(self, path: str) -> str | None:
         from github import GithubException
 
         from medperf_action.github_api import describe
@@ -255,7 +271,7 @@ class GitHubSource:
         except UnicodeDecodeError:
             raise RegistryError(f"{self.description}: {path} is not UTF-8 text") from None
 
-    def list_dir(self, path: str) -> list[str]:
+    def _list_dir(self, path: str) -> list[str]:
         from github import GithubException
 
         from medperf_action.github_api import describe

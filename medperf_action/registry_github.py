@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from medperf_action.errors import MedperfError
 from medperf_action.github_api import GitHubError, call, describe
-from medperf_action.registry import SLUG, Registry, Source, branch_attempt, classify, identify
+from medperf_action.registry import SLUG, Registry, branch_attempt, classify, identify
 
 if TYPE_CHECKING:
     from github import Github
@@ -357,29 +357,6 @@ def pair_state(
 
 # ---------------------------------------------------------------------------------------
 # Sources that read each file once
-
-
-@dataclass
-class CachedSource:
-    """A Source that reads each path once (Registry reads registry.yaml twice)."""
-
-    inner: Source
-    _files: dict[str, str | None] = field(default_factory=dict)
-    _dirs: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
-    def read(self, path: str) -> str | None:
-        if path not in self._files:
-            self._files[path] = self.inner.read(path)
-        return self._files[path]
-
-    def list_dir(self, path: str) -> list[str]:
-        if path not in self._dirs:
-            self._dirs[path] = self.inner.list_dir(path)
-        return self._dirs[path]
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ from medperf_action.registry import (
 )
 from medperf_action.registry_github import (
     REPO_NAME,
-    CachedSource,
     PullState,
     RegistryOpsError,
     Request,
@@ -98,7 +97,7 @@ def open_context(name: str, token: str | None, default_branch: str | None = None
     gh = connect(token)
     repo = gh.get_repo(name)
     branch = default_branch or call(f"read {name}", lambda: repo.default_branch)
-    base = Registry(CachedSource(GitHubSource(repo, branch)))
+    base = Registry(GitHubSource(repo, branch))
     return Context(gh, repo, name, branch, base, base.config())
 
 

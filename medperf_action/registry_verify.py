@@ -37,7 +37,6 @@ from medperf_action.registry import (
     mlcube_path,
 )
 from medperf_action.registry_github import (
-    CachedSource,
     Request,
     RequestPull,
     analyse,
@@ -215,7 +214,7 @@ def _findings_text(findings: list[Any], limit: int = 20) -> str:
 
 
 def _check_schema(
-    head: CachedSource, req: Request, sha: str
+    head: GitHubSource, req: Request, sha: str
 ) -> tuple[Check, dict[str, dict[str, Any]]]:
     """Every changed file, read at the PR's head, against its schema and the id rules."""
     from medperf_action.registry import classify
@@ -462,8 +461,7 @@ def _check_assets(entry: dict[str, Any], log: Callable[[str], None]) -> Check:
 
 
 def _rerun(
-    registry: str,
-    ref: str,
+    base: Registry,
     req: Request,
     entry: dict[str, Any],
     config: RegistryConfig,
@@ -477,7 +475,7 @@ def _rerun(
     reported = (entry.get("result") or {}).get("metrics")
     opts = Options(
         model_id=req.mlcube,
-        registry=f"{registry}@{ref}",
+        registry=base,  # the default branch, already read for the checks
         benchmark=req.benchmark,
         registry_token=token,
         echo=None,
@@ -495,7 +493,7 @@ def _rerun(
         "rerun",
         True,
         f"the compatibility test ran again on benchmark {req.benchmark} with mlcube "
-        f"{req.mlcube} from {ref} in {time.perf_counter() - start:.1f} s",
+        f"{req.mlcube} from {base.description} in {time.perf_counter() - start:.1f} s",
     )
     rows, metrics = compare(config, reported, outcome.summary["metrics"]["candidate"])
     return [ran, metrics], rows
@@ -516,7 +514,7 @@ def verify(
     default = call(f"read {registry}", lambda: repo.default_branch)
     state = read_pull(repo, pr)
     req = analyse(changed_files(state), state.base_ref, default)
-    base = Registry(CachedSource(GitHubSource(repo, default)))
+    base = Registry(GitHubSource(repo, default))
     result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
     if req.kind == "other":
         result.checks.append(Check("request", False, "; ".join(req.problems)))
@@ -528,7 +526,7 @@ def verify(
     if state.head_repo is None:
         result.checks.append(Check("schema", False, "the PR's head repository is gone"))
         return result
-    head = CachedSource(GitHubSource(gh.get_repo(state.head_repo), state.head_sha))
+    head = GitHubSource(gh.get_repo(state.head_repo), state.head_sha)
     schema, data = _check_schema(head, req, state.head_sha)
     result.checks.append(schema)
     entry = data.get(req.path)
@@ -546,7 +544,7 @@ def verify(
         why = rules.detail if not runnable else "the PR changes files a request may not change"
         result.checks.append(Check("rerun", False, "not run: " + why))
         return result
-    checks, result.rows = _rerun(registry, default, req, entry, result.config, token, log)
+    checks, result.rows = _rerun(base, req, entry, result.config, token, log)
     result.checks.extend(checks)
     return result
 

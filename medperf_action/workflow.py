@@ -96,7 +96,7 @@ class StepResult:
 class Options:
     model: Path | None = None
     model_id: str | None = None
-    registry: str | Path | None = None
+    registry: Any = None  # PATH, OWNER/REPO[@REF], or an opened Registry
     registry_token: str | None = None
     benchmark: str | None = None
     data_preparator: Path | None = None
@@ -662,7 +662,7 @@ def run_workflow(opts: Options) -> Outcome:
     """Run the compatibility test; with `opts.output`, write what the user gets there,
     also when a task fails (the logs so far and a summary with passed: false)."""
     from medperf_action.fetch import cache_dir, fetch_and_extract
-    from medperf_action.registry import RegistryError, open_registry
+    from medperf_action.registry import Registry, RegistryError, open_registry
 
     if opts.output is not None and opts.output.exists() and not opts.output.is_dir():
         raise UsageError(f"--output {opts.output}: exists and is not a folder")
@@ -670,7 +670,10 @@ def run_workflow(opts: Options) -> Outcome:
     cache.mkdir(parents=True, exist_ok=True)
     started = now_iso()
     t0 = time.perf_counter()
-    registry = open_registry(opts.registry, opts.registry_token) if opts.registry else None
+    if isinstance(opts.registry, Registry) or opts.registry is None:
+        registry = opts.registry  # opened already by the caller (associate), or none
+    else:
+        registry = open_registry(opts.registry, opts.registry_token)
     benchmark = None
     if opts.benchmark:
         if registry is None:
@@ -698,7 +701,7 @@ def run_workflow(opts: Options) -> Outcome:
             "tool": {"name": "medperf-action", "version": __version__},
             "benchmark": {
                 "id": opts.benchmark or "local",
-                "registry": str(opts.registry) if opts.registry else "(command line)",
+                "registry": registry.description if registry else "(command line)",
             },
             "started_at": started,
             "finished_at": now_iso(),
