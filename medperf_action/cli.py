@@ -692,15 +692,20 @@ def plan_command(
 @main.command("action", hidden=True)
 @clean_errors
 def action_command() -> None:
-    """The composite action's entry: its inputs come as MPA_* environment variables."""
+    """The composite action's entry: its inputs come as JSON in MPA_INPUTS."""
     import os
     import shlex
 
-    from medperf_action.dispatch import action_argv
+    from medperf_action.dispatch import action_argv, action_inputs
     from medperf_action.gitops import load_repo_config
 
-    config_path = os.environ.get("MPA_CONFIG", "").strip()
+    inputs = action_inputs(os.environ.get("MPA_INPUTS", ""))
+    # The tokens, for the commands that read them from the environment (never printed).
+    for name, variable in (("token", "GITHUB_TOKEN"), ("registry-token", "MEDPERF_REGISTRY_TOKEN")):
+        if inputs.get(name):
+            os.environ[variable] = inputs[name]
+    config_path = (inputs.get("config") or "").strip()
     config = load_repo_config(Path(config_path) if config_path else None)
-    argv = action_argv(dict(os.environ), config)
+    argv = action_argv(inputs, config)
     click.echo("medperf-action " + shlex.join(argv), err=True)
     sys.exit(_invoke(argv))

@@ -20,6 +20,7 @@ In a registry repository (it has `registry.yaml`):
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,30 +250,45 @@ def matrix_from_registry(
 # The composite action's inputs, as environment variables, to a command line
 
 
-def action_argv(env: dict[str, str], config: dict[str, Any] | None = None) -> list[str]:
-    """The command line for the action's inputs (MPA_* variables set by action.yml).
+def action_inputs(text: str) -> dict[str, str]:
+    """The action's inputs, from the JSON action.yml passes (`toJSON(inputs)`)."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError as exc:
+        raise UsageError(f"MPA_INPUTS is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError("MPA_INPUTS is not a JSON object")
+    return {str(k).lower(): "" if v is None else str(v) for k, v in data.items()}
 
-    Inputs reach this function as environment variables, never through a shell, so no
-    input can inject a command; `args` is split like a shell would split it, no more.
-    `config` is the model repository's .medperf.yml: where the MLCube is, its id, the
-    registry, when the inputs do not say.
+
+def action_argv(inputs: dict[str, str], config: dict[str, Any] | None = None) -> list[str]:
+    """The command line for the action's inputs.
+
+    The inputs reach this function as data (one JSON environment variable), never through
+    a shell, so no input can inject a command; `args` is split like a shell would split
+    it, no more. `config` is the model repository's .medperf.yml: where the MLCube is, its
+    id, the registry, when the inputs do not say.
     """
     config = config or {}
-    command = env.get("MPA_COMMAND", "").strip() or "run"
+
+    def given(name: str) -> str:
+        return (inputs.get(name) or "").strip()
+
+    command = given("command") or "run"
     if command not in ACTION_COMMANDS:
         raise UsageError(f"input command={command!r}: use one of {', '.join(ACTION_COMMANDS)}")
     try:
-        extra = shlex.split(env.get("MPA_ARGS", ""))
+        extra = shlex.split(inputs.get("args") or "")
     except ValueError as exc:
         raise UsageError(f"input args: {exc}") from None
-    mlcube = env.get("MPA_MLCUBE", "").strip() or str(config.get("mlcube") or "mlcube")
+    mlcube = given("mlcube") or str(config.get("mlcube") or "mlcube")
     options = {
-        "--benchmark": env.get("MPA_BENCHMARK", "").strip(),
-        "--registry": env.get("MPA_REGISTRY", "").strip() or str(config.get("registry") or ""),
-        "--tag": env.get("MPA_TAG", "").strip(),
-        "--config": env.get("MPA_CONFIG", "").strip(),
-        "--mode": env.get("MPA_MODE", "").strip(),
-        "--jobs": env.get("MPA_JOBS", "").strip(),
+        "--benchmark": given("benchmark"),
+        "--registry": given("registry") or str(config.get("registry") or ""),
+        "--tag": given("tag"),
+        "--config": given("config"),
+        "--mode": given("mode"),
+        "--jobs": given("jobs"),
     }
     argv = [command]
     if command in ("validate", "package"):

@@ -34,7 +34,7 @@ What it does, as the runner does (actions/runner, src/Runner.Worker):
   only; the given ones are checked against the declared ones, and an undeclared one is an
   error, where the runner only warns), `github.action_path`, `github.token`,
   `steps.<id>.outputs.<name>` (a step that ran before; an output it did not set is
-  ''), and string literals. Names are case-insensitive, as in GitHub. They are
+  ''), `toJSON(inputs)` (every input, as GitHub renders it), and string literals. Names are case-insensitive, as in GitHub. They are
   evaluated in `with:`, `env:`, step names, input defaults and the action's
   `outputs.<name>.value` (after the steps). Anything else is an `ActionError`, so a new
   expression is noticed.
@@ -70,6 +70,7 @@ never appears), step timeouts other than `timeout`, problem matchers, `if:`,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -206,6 +207,10 @@ def _evaluate(expression: str, ctx: Context) -> str:
     literal = _LITERAL.match(text)
     if literal:
         return literal.group(1).replace("''", "'")
+    if re.fullmatch(r"tojson\(\s*inputs\s*\)", text.lower()):
+        if ctx.inputs is None:
+            raise ActionError(f"{ctx.where}: inputs are not available in ${{{{ {text} }}}}")
+        return json.dumps(ctx.inputs, indent=2)
     if not _PATH.match(text):
         raise ActionError(f"{ctx.where}: unsupported expression ${{{{ {text} }}}}")
     parts = text.lower().split(".")

@@ -138,6 +138,8 @@ def test_real_action_obeys_the_runner_rules() -> None:
         evaluate_template(expression, ctx)
     declared = {name.lower() for name in data["inputs"]}
     used = {m.lower() for m in re.findall(r"inputs\.([A-Za-z0-9_-]+)", text)}
+    if re.search(r"\$\{\{\s*toJSON\(inputs\)\s*\}\}", text):
+        used |= declared  # all of them, in one JSON value
     assert used == declared, used ^ declared  # each input reaches a step, no other is used
 
 

@@ -112,15 +112,23 @@ def test_unknown_repository_and_bad_event(tmp_path: Path) -> None:
 
 
 def test_action_inputs_become_a_command_line_without_a_shell() -> None:
-    env = {
-        "MPA_COMMAND": "test",
-        "MPA_MLCUBE": "cube",
-        "MPA_BENCHMARK": "b1",
-        "MPA_REGISTRY": "o/r",
-        "MPA_TAG": "v1",
+    inputs = {
+        "command": "test",
+        "mlcube": "cube",
+        "benchmark": "b1",
+        "registry": "o/r",
+        "tag": "v1",
     }
-    assert action_argv(env) == ["test", "--model", "cube", "--benchmark", "b1", "--registry", "o/r"]
-    assert action_argv({"MPA_COMMAND": "publish", "MPA_TAG": "v1"}) == [
+    assert action_argv(inputs) == [
+        "test",
+        "--model",
+        "cube",
+        "--benchmark",
+        "b1",
+        "--registry",
+        "o/r",
+    ]
+    assert action_argv({"command": "publish", "tag": "v1"}) == [
         "publish",
         "--assets",
         "mlcube/assets",
@@ -130,11 +138,11 @@ def test_action_inputs_become_a_command_line_without_a_shell() -> None:
     assert action_argv({}) == ["run"]
     # An input that looks like a shell command stays one argument.
     assert (
-        action_argv({"MPA_COMMAND": "validate", "MPA_MLCUBE": "$(touch /tmp/x); rm -rf ~"})[1]
+        action_argv({"command": "validate", "mlcube": "$(touch /tmp/x); rm -rf ~"})[1]
         == "$(touch /tmp/x); rm -rf ~"
     )
     with pytest.raises(UsageError):
-        action_argv({"MPA_COMMAND": "sh"})
+        action_argv({"command": "sh"})
 
 
 def test_batches_put_consecutive_tests_side_by_side() -> None:
@@ -197,7 +205,7 @@ def test_example_model_repo_config_is_valid() -> None:
 
 def test_action_takes_the_mlcube_id_and_registry_from_medperf_yml() -> None:
     config = {"mlcube": "cube", "id": "my-model", "registry": "org/registry"}
-    assert action_argv({"MPA_COMMAND": "test", "MPA_BENCHMARK": "b1"}, config) == [
+    assert action_argv({"command": "test", "benchmark": "b1"}, config) == [
         "test",
         "--model",
         "cube",
@@ -208,13 +216,13 @@ def test_action_takes_the_mlcube_id_and_registry_from_medperf_yml() -> None:
         "--registry",
         "org/registry",
     ]
-    assert action_argv({"MPA_COMMAND": "validate"}, config) == ["validate", "cube"]
-    assert action_argv({"MPA_COMMAND": "validate", "MPA_MLCUBE": "other"}, config) == [
+    assert action_argv({"command": "validate"}, config) == ["validate", "cube"]
+    assert action_argv({"command": "validate", "mlcube": "other"}, config) == [
         "validate",
         "other",
     ]
     # The listings and the registry's commands take their subcommand from args.
-    assert action_argv({"MPA_COMMAND": "benchmark", "MPA_ARGS": "ls --registry o/r"}) == [
+    assert action_argv({"command": "benchmark", "args": "ls --registry o/r"}) == [
         "benchmark",
         "ls",
         "--registry",
@@ -232,3 +240,14 @@ def test_a_release_job_can_leave_the_tests_out(model_repo: Path) -> None:
         "associate",
         "associate",
     ]
+
+
+def test_action_inputs_arrive_as_one_json_value() -> None:
+    from medperf_action.dispatch import action_inputs
+
+    inputs = action_inputs('{"command": "validate", "mlcube": "cube", "Token": null}')
+    assert inputs == {"command": "validate", "mlcube": "cube", "token": ""}
+    assert action_argv(inputs) == ["validate", "cube"]
+    for bad in ("not json", "[1, 2]"):
+        with pytest.raises(UsageError, match="MPA_INPUTS"):
+            action_inputs(bad)
