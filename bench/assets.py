@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medperf_action.fetch import sha256_file  # noqa: E402
+from medperf_action.adapters.files.hashing import sha256_file  # noqa: E402
 
 MiB = 1 << 20
 # As users run it: with bytecode caches (some shells here set PYTHONDONTWRITEBYTECODE).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medperf_action.fetch import sha256_file
+from medperf_action.adapters.files.hashing import sha256_file
 
 MiB = 1 << 20
 

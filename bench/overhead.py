@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medperf_action.cube import Cube  # noqa: E402
-from medperf_action.invocation import build_invocation, output_location  # noqa: E402
-from medperf_action.workflow import _load  # noqa: E402
+from medperf_action.domain.cube import Cube  # noqa: E402
+from medperf_action.domain.invocation import build_invocation, output_location  # noqa: E402
+from medperf_action.usecases.compat_test.participants import load_cube as _load  # noqa: E402
 
 EX = ROOT / "examples"
 # As users run it: with bytecode caches (some shells here set PYTHONDONTWRITEBYTECODE).

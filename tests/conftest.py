@@ -31,7 +31,8 @@ def docker_client() -> Iterator[Any]:
     """
     import docker
 
-    from medperf_action.docker_runner import LABEL, get_client
+    from medperf_action.adapters.docker.client import engine
+    from medperf_action.adapters.docker.sandbox import LABEL
 
     need_setup = not _docker_up()
     if not need_setup:
@@ -46,7 +47,7 @@ def docker_client() -> Iterator[Any]:
             stdin=subprocess.DEVNULL,
             timeout=900,
         )
-    client = get_client()
+    client = engine()
     yield client
     leftover = client.containers.list(all=True, filters={"label": LABEL})
     for container in leftover:

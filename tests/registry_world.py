@@ -24,13 +24,13 @@ import webhook_events
 import yaml
 from click.testing import CliRunner
 
-from medperf_action.cli_registry import registry
-from medperf_action.docker_runner import ensure_image
-from medperf_action.fetch import sha256_file
-from medperf_action.package import package_cube
-from medperf_action.publish import outputs_json, publish, write_record
-from medperf_action.registry import association_path
-from medperf_action.validate import validate_path
+from medperf_action.adapters.docker.images import ensure_image
+from medperf_action.adapters.files.hashing import sha256_file
+from medperf_action.cli import main
+from medperf_action.domain.registry.layout import association_path
+from medperf_action.domain.validation import validate_path
+from medperf_action.usecases.packaging import package_cube
+from medperf_action.usecases.publishing import outputs_json, publish, write_record
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REG = "medperf/registry"
@@ -56,7 +56,8 @@ def make_stage(root: Path, honest_run: bool = True) -> Stage:
     """Package the four example cubes and the demo dataset once; with `honest_run`, the
     requester's own run (the example registry, local paths), which builds the images and
     gives an association request its summary and metrics."""
-    from medperf_action.workflow import Options, run_workflow
+    from medperf_action.usecases.compat_test.engine import run_workflow
+    from medperf_action.usecases.compat_test.options import Options
 
     packaged = {
         cube_id: package_cube(
@@ -204,7 +205,8 @@ def add_label(w: World, number: int, name: str, by: str) -> None:
 
 
 def invoke(args: list[str], token: str, env: dict | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(registry, args, env={"GITHUB_TOKEN": token, **(env or {})})
+    env = {"GITHUB_TOKEN": token, **(env or {})}
+    result = CliRunner().invoke(main, ["registry", *args], env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

@@ -36,7 +36,7 @@ from actions_runner import (
 )
 from registry_world import BENCH, MODEL, REG, build_world, make_stage, verify
 
-from medperf_action.gitops import submission_marker
+from medperf_action.domain.registry.layout import submission_marker
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -15,9 +15,9 @@ import webhook_events
 from click.testing import CliRunner
 
 from medperf_action.cli import main
-from medperf_action.dispatch import Step, action_argv, batches, plan_for_event
+from medperf_action.domain.validation import validate_path
 from medperf_action.errors import UsageError
-from medperf_action.validate import validate_path
+from medperf_action.usecases.dispatch import Step, action_argv, batches, plan_for_event
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "mlcube: mlcube\nid: my-model\nname: Mine\nregistry: org/registry\nbenchmarks: [b1, b2]\nassociate: true\n"
@@ -243,7 +243,7 @@ def test_a_release_job_can_leave_the_tests_out(model_repo: Path) -> None:
 
 
 def test_action_inputs_arrive_as_one_json_value() -> None:
-    from medperf_action.dispatch import action_inputs
+    from medperf_action.usecases.dispatch import action_inputs
 
     inputs = action_inputs('{"command": "validate", "mlcube": "cube", "Token": null}')
     assert inputs == {"command": "validate", "mlcube": "cube", "token": ""}

@@ -16,16 +16,18 @@ from pathlib import Path
 import pytest
 from conftest import BASE, REPO
 
-from medperf_action.docker_runner import (
+from medperf_action.adapters.docker.client import engine as get_client
+from medperf_action.adapters.docker.images import context_hash, ensure_image
+from medperf_action.adapters.docker.sandbox import (
     LABEL,
-    DockerError,
+    SANDBOX_UID,
     Mount,
-    TaskFailed,
-    context_hash,
-    ensure_image,
-    get_client,
-    run_container,
+    RunAs,
+    SandboxSpec,
+    container_kwargs,
+    run_task,
 )
+from medperf_action.errors import DockerError, ImageBuildFailed, InvalidInput, TaskFailed
 
 pytestmark = pytest.mark.docker
 
@@ -37,7 +39,12 @@ def client(docker_client):
 
 @pytest.fixture(scope="module")
 def base_id(client) -> str:
-    return ensure_image(BASE, None, None, log=lambda _line: None, client=client)
+    return ensure_image(BASE, None, None).id
+
+
+def run_container(image_id, args, mounts, *, cube, task, extra_labels=None, **kwargs):
+    spec = SandboxSpec(image_id, list(args), list(mounts), cube, task, labels=extra_labels or {})
+    return run_task(spec, **kwargs)
 
 
 def _py(code: str) -> list[str]:
@@ -99,6 +106,39 @@ def test_unreachable_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
         get_client()
 
 
+def test_the_sandbox_as_data(tmp_path: Path) -> None:
+    """Every lock of the sandbox, as the keyword arguments the engine gets (no engine)."""
+    spec = SandboxSpec(
+        "sha256:abc",
+        ["infer", "--data_path=/mlcube_io0"],
+        [Mount(tmp_path, "/mlcube_io0", True), Mount(tmp_path / "o", "/mlcube_io1", False)],
+        "cube",
+        "infer",
+        env={"HOME": "/home/x"},
+        labels={"org.medperf-action.run": "r1"},
+        shm_size="2g",
+    )
+    kwargs = container_kwargs(spec, RunAs(1000, 1000, ("27",)), "medperf-cube-infer-1")
+    assert kwargs["network_mode"] == "none"
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["security_opt"] == ["no-new-privileges"]
+    assert kwargs["user"] == "1000:1000" and kwargs["group_add"] == ["27"]
+    assert kwargs["pids_limit"] == 512
+    assert kwargs["tmpfs"]["/tmp"].startswith("rw,exec,nosuid,nodev,size=1g")
+    assert kwargs["mounts"] == [
+        ("/mlcube_io0", str(tmp_path), True),
+        ("/mlcube_io1", str(tmp_path / "o"), False),
+    ]
+    assert kwargs["labels"][LABEL] == "1" and kwargs["labels"]["org.medperf-action.run"] == "r1"
+    assert kwargs["environment"] == {"HOME": "/home/x", "PYTHONUNBUFFERED": "1"}
+    assert kwargs["shm_size"] == "2g" and kwargs["gpus"] is False
+    assert "entrypoint" not in kwargs and "privileged" not in kwargs
+    # root never runs a container: it is handed to the sandbox uid
+    root = RunAs.for_caller(0, 0)
+    assert (root.uid, root.gid, root.hand_over) == (SANDBOX_UID, SANDBOX_UID, True)
+    assert container_kwargs(spec, root, "n")["user"] == f"{SANDBOX_UID}:{SANDBOX_UID}"
+
+
 # ---------------------------------------------------------------- real containers
 
 
@@ -146,7 +186,8 @@ def test_nonzero_exit_raises_task_failed(base_id: str, client) -> None:
             task="infer",
         )
     err = info.value
-    assert (err.cube, err.task, err.exit_code, err.timed_out) == ("mycube", "infer", 3, False)
+    assert (err.cube, err.task, err.task_exit_code, err.timed_out) == ("mycube", "infer", 3, False)
+    assert err.exit_code == 3  # the process's: a cube failed
     assert err.log_tail[-1] == "something broke"
     assert "line 49" in err.log_tail and "line 0" not in err.log_tail
     msg = str(err)
@@ -168,7 +209,7 @@ def test_timeout_kills_and_removes(base_id: str, client) -> None:
     elapsed = time.monotonic() - start
     assert 2 <= elapsed < 15
     err = info.value
-    assert err.timed_out and err.exit_code is None
+    assert err.timed_out and err.task_exit_code is None
     assert "time limit" in str(err) and "started" in str(err)
     assert not client.containers.list(all=True, filters={"label": f"test-marker={marker}"})
 
@@ -264,7 +305,7 @@ def test_an_input_the_container_user_cannot_read_is_a_clear_error(
     (secret / "x").write_text("x")
     (secret / "x").chmod(0o600)
     if os.getuid() == 0:
-        with pytest.raises(DockerError, match=r"not readable by the sandbox user"):
+        with pytest.raises(InvalidInput, match=r"not readable by the sandbox user"):
             _run(base_id, "pass", [Mount(secret, "/in", read_only=True)])
     else:
         assert (
@@ -281,20 +322,20 @@ def test_ensure_image_builds_once(client, tmp_path: Path) -> None:
     tag = f"medperf-action-test/build:{uuid.uuid4().hex[:12]}"
     try:
         first: list[str] = []
-        id1 = ensure_image(tag, ctx, None, log=first.append, client=client)
+        id1 = ensure_image(tag, ctx, None, log=first.append).id
         assert id1.startswith("sha256:")
         assert any(line.startswith("building image") for line in first)
 
         second: list[str] = []
-        id2 = ensure_image(tag, ctx, ctx / "Dockerfile", log=second.append, client=client)
+        id2 = ensure_image(tag, ctx, ctx / "Dockerfile", log=second.append).id
         assert id2 == id1
         assert not any(line.startswith("building image") for line in second)
         assert any("up to date" in line for line in second)
 
         (ctx / "hello.txt").write_text("two\n")
-        assert ensure_image(tag, ctx, None, no_build=True, log=lambda _l: None) == id1
+        assert ensure_image(tag, ctx, None, no_build=True).id == id1
         third: list[str] = []
-        id3 = ensure_image(tag, ctx, None, log=third.append, client=client)
+        id3 = ensure_image(tag, ctx, None, log=third.append).id
         assert id3 != id1
         assert any(line.startswith("building image") for line in third)
         seen: list[str] = []
@@ -312,11 +353,11 @@ def test_build_error_and_missing_image(client, tmp_path: Path) -> None:
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo about to fail && exit 7\n")
     tag = f"medperf-action-test/broken:{uuid.uuid4().hex[:12]}"
-    with pytest.raises(DockerError, match=r"building image .* failed") as info:
-        ensure_image(tag, ctx, None, log=lambda _l: None, client=client)
+    with pytest.raises(ImageBuildFailed, match=r"building image .* failed") as info:
+        ensure_image(tag, ctx, None)
     assert "about to fail" in str(info.value)
     with pytest.raises(DockerError, match="not available locally"):
-        ensure_image(tag, None, None, pull=False, client=client)
+        ensure_image(tag, None, None, pull=False)
 
 
 def test_sigint_removes_container(base_id: str, client, tmp_path: Path) -> None:
@@ -327,14 +368,14 @@ def test_sigint_removes_container(base_id: str, client, tmp_path: Path) -> None:
             f"""
             import signal, sys
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            from medperf_action.docker_runner import run_container
+            from medperf_action.adapters.docker.sandbox import SandboxSpec, run_task
             try:
                 code = "import time; print('ready'); time.sleep(60)"
-                run_container(
+                spec = SandboxSpec(
                     {base_id!r}, ["python3", "-c", code], [], cube="sig", task="t",
-                    extra_labels={{"test-marker": {marker!r}}},
-                    echo=lambda line: print(line, flush=True),
+                    labels={{"test-marker": {marker!r}}},
                 )
+                run_task(spec, echo=lambda line: print(line, flush=True))
             except KeyboardInterrupt:
                 print("interrupted", flush=True)
                 sys.exit(130)

@@ -1,4 +1,4 @@
-"""Tests for medperf_action.fetch: hashing, downloads, the cache and safe extraction."""
+"""Tests of the files adapter: hashing, downloads, the cache and safe extraction."""
 
 from __future__ import annotations
 
@@ -19,20 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from medperf_action import fetch as fetch_module
-from medperf_action.fetch import (
-    Fetched,
-    FetchError,
+from medperf_action.adapters import ci
+from medperf_action.adapters.files import download as fetch_module
+from medperf_action.adapters.files.download import Fetched, fetch, make_session
+from medperf_action.adapters.files.extract import fetch_and_extract, safe_extract
+from medperf_action.adapters.files.hashing import sha256_file, sha256_tree
+from medperf_action.errors import (
+    ArchiveUnsafe,
+    DiskError,
+    DownloadError,
     HashMismatch,
-    UnsafeArchive,
-    cache_dir,
-    fetch,
-    fetch_and_extract,
-    make_session,
-    safe_extract,
-    sha256_file,
-    sha256_tree,
+    InvalidInput,
 )
+from medperf_action.settings import cache_dir
 
 MiB = 1 << 20
 
@@ -206,9 +205,9 @@ def test_sha256_tree_of_a_file_differs_from_plain_digest(tmp_path: Path) -> None
 
 def test_sha256_tree_rejects_special_files_and_missing_paths(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo")
-    with pytest.raises(FetchError, match="not a file, directory or symlink"):
+    with pytest.raises(InvalidInput, match="not a file, directory or symlink"):
         sha256_tree(tmp_path)
-    with pytest.raises(FetchError, match="cannot hash"):
+    with pytest.raises(DiskError, match="cannot hash"):
         sha256_tree(tmp_path / "missing")
 
 
@@ -252,15 +251,15 @@ def test_fetch_local_wrong_hash(tmp_path: Path, cache: Path) -> None:
 
 
 def test_fetch_rejects_bad_input(tmp_path: Path, cache: Path) -> None:
-    with pytest.raises(FetchError, match="invalid SHA-256"):
+    with pytest.raises(InvalidInput, match="invalid SHA-256"):
         fetch(str(tmp_path), "abc", cache=cache)
-    with pytest.raises(FetchError, match="unsupported URL scheme 'ftp'"):
+    with pytest.raises(InvalidInput, match="unsupported URL scheme 'ftp'"):
         fetch("ftp://127.0.0.1/x", None, cache=cache)
-    with pytest.raises(FetchError, match="cannot read"):
+    with pytest.raises(InvalidInput, match="cannot read"):
         fetch(str(tmp_path / "missing"), None, cache=cache)
-    with pytest.raises(FetchError, match="is a directory"):
+    with pytest.raises(InvalidInput, match="is a directory"):
         fetch(str(tmp_path), None, cache=cache)
-    with pytest.raises(FetchError, match="must name a local file"):
+    with pytest.raises(InvalidInput, match="must name a local file"):
         fetch("file://example.org/etc/passwd", None, cache=cache)
 
 
@@ -272,13 +271,13 @@ def test_http_download_is_cached_by_hash(server: Server, cache: Path) -> None:
     server.routes["/a.bin"] = [Reply(body=body)]
     url = server.url("/a.bin")
 
-    first = fetch(url, sha(body), cache=cache, progress=False)
+    first = fetch(url, sha(body), cache=cache)
     assert first.path == cache / "blobs" / "sha256" / sha(body)
     assert first.path.read_bytes() == body and not first.from_cache
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o444
     assert len(server.requests) == 1
 
-    second = fetch(url, sha(body), cache=cache, progress=False)
+    second = fetch(url, sha(body), cache=cache)
     assert second.path == first.path and second.from_cache
     assert len(server.requests) == 1  # a cache hit makes no request
     assert blob_dir_entries(cache) == [sha(body)]
@@ -286,11 +285,11 @@ def test_http_download_is_cached_by_hash(server: Server, cache: Path) -> None:
 
 def test_http_download_without_expected_hash(server: Server, cache: Path) -> None:
     server.routes["/b"] = [Reply(body=b"abc")]
-    got = fetch(server.url("/b"), None, cache=cache, progress=False)
+    got = fetch(server.url("/b"), None, cache=cache)
     assert got.sha256 == sha(b"abc")
     assert got.path.read_bytes() == b"abc"
     # Without a digest there is nothing to look up: it downloads again.
-    fetch(server.url("/b"), None, cache=cache, progress=False)
+    fetch(server.url("/b"), None, cache=cache)
     assert len(server.requests) == 2
 
 
@@ -299,7 +298,7 @@ def test_http_hash_mismatch_leaves_nothing(server: Server, cache: Path) -> None:
     expected = sha(b"original")
     url = server.url("/c") + "?token=s3cret"
     with pytest.raises(HashMismatch) as info:
-        fetch(url, expected, cache=cache, progress=False)
+        fetch(url, expected, cache=cache)
     message = str(info.value)
     assert expected in message and sha(b"tampered") in message
     assert server.url("/c") in message and "s3cret" not in message
@@ -314,7 +313,7 @@ def test_http_retries_503_and_honours_retry_after(server: Server, cache: Path) -
     ]
     session = make_session(retries=3, backoff_factor=0.0)
     started = time.monotonic()
-    got = fetch(server.url("/r"), sha(b"finally"), cache=cache, progress=False, session=session)
+    got = fetch(server.url("/r"), sha(b"finally"), cache=cache, session=session)
     elapsed = time.monotonic() - started
     assert got.path.read_bytes() == b"finally"
     assert server.requests == ["/r"] * 3
@@ -325,15 +324,15 @@ def test_http_gives_up_after_bounded_retries(
     server: Server, cache: Path, fast_session: object
 ) -> None:
     server.routes["/down"] = [Reply(status=502, body=b"bad gateway")]
-    with pytest.raises(FetchError, match="HTTP 502"):
-        fetch(server.url("/down"), None, cache=cache, progress=False, session=fast_session)
+    with pytest.raises(DownloadError, match="HTTP 502"):
+        fetch(server.url("/down"), None, cache=cache, session=fast_session)
     assert len(server.requests) == 4  # the first try and three retries
     assert blob_dir_entries(cache) == []
 
 
 def test_http_404_is_not_retried(server: Server, cache: Path, fast_session: object) -> None:
-    with pytest.raises(FetchError, match="HTTP 404"):
-        fetch(server.url("/missing"), None, cache=cache, progress=False, session=fast_session)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(server.url("/missing"), None, cache=cache, session=fast_session)
     assert len(server.requests) == 1
 
 
@@ -343,7 +342,7 @@ def test_http_body_cut_off_is_downloaded_again(
     monkeypatch.setattr(fetch_module, "HTTP_BACKOFF_FACTOR", 0.0)
     body = os.urandom(256 * 1024)
     server.routes["/cut"] = [Reply(body=body, cut_after=1000), Reply(body=body)]
-    got = fetch(server.url("/cut"), sha(body), cache=cache, progress=False)
+    got = fetch(server.url("/cut"), sha(body), cache=cache)
     assert got.path.read_bytes() == body
     assert len(server.requests) == 2
     assert blob_dir_entries(cache) == [sha(body)]
@@ -353,7 +352,7 @@ def test_http_connection_refused(cache: Path, fast_session: object) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(FetchError, match="cannot download"):
+    with pytest.raises(DownloadError, match="cannot download"):
         fetch(f"http://127.0.0.1:{port}/x", None, cache=cache, session=fast_session)
 
 
@@ -366,7 +365,7 @@ def test_http_download_streams(server: Server, cache: Path) -> None:
         expected.update(block)
     tracemalloc.start()
     try:
-        got = fetch(server.url("/big"), expected.hexdigest(), cache=cache, progress=False)
+        got = fetch(server.url("/big"), expected.hexdigest(), cache=cache)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -384,24 +383,28 @@ def test_progress_bar_on_a_tty(
 ) -> None:
     server.routes["/p"] = [Reply(body=b"x" * 4096)]
     stderr = FakeTTY()
-    monkeypatch.setattr("sys.stderr", stderr)
-    fetch(server.url("/p"), None, cache=cache, name="demo.tar.gz")
+    fetch(
+        server.url("/p"),
+        None,
+        cache=cache,
+        name="demo.tar.gz",
+        progress=ci.TerminalProgress(stderr),
+    )
     assert "demo.tar.gz" in stderr.getvalue() and "100%" in stderr.getvalue()
 
     quiet = FakeTTY()
     monkeypatch.setattr("sys.stderr", quiet)
-    fetch(server.url("/p"), None, cache=cache, progress=False)
+    fetch(server.url("/p"), None, cache=cache)  # no progress asked for: none shown
     assert quiet.getvalue() == ""
 
 
 def test_progress_lines_when_not_a_tty(
     server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch_module, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(ci, "PROGRESS_INTERVAL_SECONDS", 0.0)
     server.routes["/p"] = [Reply(body=b"x" * MiB, repeat=3)]
     stderr = io.StringIO()
-    monkeypatch.setattr("sys.stderr", stderr)
-    fetch(server.url("/p"), None, cache=cache, name="demo")
+    fetch(server.url("/p"), None, cache=cache, name="demo", progress=ci.TerminalProgress(stderr))
     lines = stderr.getvalue().splitlines()
     assert lines and all(line.startswith("demo: ") for line in lines)
     assert "\r" not in stderr.getvalue()
@@ -470,7 +473,7 @@ def test_extract_into_existing_destination(tmp_path: Path) -> None:
     empty.mkdir()
     safe_extract(archive, empty)
     assert (empty / "paths.yaml").exists()
-    with pytest.raises(FetchError, match="exists and is not empty"):
+    with pytest.raises(DiskError, match="exists and is not empty"):
         safe_extract(archive, empty)
 
 
@@ -526,7 +529,7 @@ def test_hostile_archive_is_rejected(tmp_path: Path, case: str, mode: str) -> No
     archive = write_tar(tmp_path / "bad.tar", members, mode)
     outside = tmp_path / "outside"
     out = tmp_path / "out"
-    with pytest.raises(UnsafeArchive):
+    with pytest.raises(ArchiveUnsafe):
         safe_extract(archive, out / "dest", max_total_bytes=MiB, max_members=10)
     assert not out.exists()
     assert not outside.exists()
@@ -548,7 +551,7 @@ def test_corrupt_or_non_tar_file_is_rejected(tmp_path: Path, content: bytes | st
         assert isinstance(content, bytes)
         path.write_bytes(content)
     out = tmp_path / "out"
-    with pytest.raises(UnsafeArchive, match=r"file\.tar\.gz"):
+    with pytest.raises(ArchiveUnsafe, match=r"file\.tar\.gz"):
         safe_extract(path, out / "dest")
     assert not out.exists()
 
@@ -559,7 +562,7 @@ def test_plain_tar_truncated_inside_data_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "cut.tar"
     path.write_bytes(whole[:100_000])
     out = tmp_path / "out"
-    with pytest.raises(UnsafeArchive, match="corrupt or truncated"):
+    with pytest.raises(ArchiveUnsafe, match="corrupt or truncated"):
         safe_extract(path, out / "dest")
     assert not out.exists() or os.listdir(out) == []
 
@@ -589,7 +592,7 @@ def test_fetch_and_extract_once(server: Server, tmp_path: Path, cache: Path) -> 
 
 def test_fetch_and_extract_hostile_leaves_nothing(tmp_path: Path, cache: Path) -> None:
     archive = write_tar(tmp_path / "evil.tar", HOSTILE["symlink chain escape"])
-    with pytest.raises(UnsafeArchive):
+    with pytest.raises(ArchiveUnsafe):
         fetch_and_extract(archive.as_uri(), sha256_file(archive), cache=cache)
     assert not (cache / "extracted").exists() or os.listdir(cache / "extracted") == []
 

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from registry_world import MODEL, REG, build_world, make_stage
 
 from medperf_action.cli import main
-from medperf_action.gitops import association_marker, submission_marker
-from medperf_action.schemas import validator
+from medperf_action.domain.registry.layout import association_marker, submission_marker
+from medperf_action.domain.schemas import validator
 
 pytestmark = pytest.mark.docker
 
@@ -116,14 +116,14 @@ def test_submit_refuses_an_id_held_by_another_owner(github_server, world) -> Non
         "--assets",
         str(world.model_assets),
     )
-    assert code == 1
+    assert code == 5  # refused by a registry rule
     assert "belongs to alice" in err
 
 
 def test_submit_after_a_lost_answer_finishes_without_a_second_pr(github_server, world) -> None:
     github_server.inject("POST", r"/repos/medperf/registry/pulls$", "drop_after", count=1)
     code, _, err = submit(world)
-    assert code == 1 and "Traceback" not in err
+    assert code == 4 and "Traceback" not in err
     code, _, err = submit(world)
     assert code == 0, err
     assert len(pulls(github_server, submission_marker(MODEL_ID))) == 1
@@ -189,10 +189,10 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
         "medperf/pending"
     )
     code, _, err = associate(world)
-    assert code == 1 and "pending" in err and f"PR #{pr.number}" in err
+    assert code == 5 and "pending" in err and f"PR #{pr.number}" in err
     # Nobody but the mlcube's owner requests its associations.
     code, _, err = associate(world, login="mallory")
-    assert code == 1 and "only its owner" in err
+    assert code == 5 and "only its owner" in err
 
     # alice withdraws it (closed without the rejected label): that counts as no request,
     # so a new one is allowed, on a fresh branch.
@@ -208,8 +208,8 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
 
 def test_association_state_counts_only_the_owners_requests(github_server, world) -> None:
     """The pair's state as `associate` sees it, without running anything."""
-    from medperf_action.gitops import association_state
-    from medperf_action.registry import open_registry
+    from medperf_action.usecases.registries import open_registry
+    from medperf_action.usecases.requests import association_state
 
     gh = github_server
     submit(world)
@@ -252,19 +252,20 @@ def test_association_state_counts_only_the_owners_requests(github_server, world)
 
 
 def test_bad_release_records_are_clear_errors(tmp_path) -> None:
-    from medperf_action.errors import UsageError
-    from medperf_action.gitops import Submission, build_entry
-    from medperf_action.gitops import submit as submit_entry
-    from medperf_action.registry import GitHubSource, Registry
+    from medperf_action.adapters.github.contents import RepoFiles
+    from medperf_action.domain.registry.reader import Registry
+    from medperf_action.errors import InvalidInput, UsageError
+    from medperf_action.usecases.requests import Submission, build_entry
+    from medperf_action.usecases.requests import submit as submit_entry
 
     sub = Submission(MODEL_ID, "Nearest centroid", "model")
-    fake = Registry(GitHubSource(repo=None, ref="main"))  # type: ignore[arg-type]
+    fake = Registry(RepoFiles(repo=None, ref="main"))  # type: ignore[arg-type]
     (tmp_path / "release.json").write_text('{"assets": {')
-    with pytest.raises(UsageError, match=r"release\.json: not valid JSON .*publish"):
+    with pytest.raises(InvalidInput, match=r"release\.json: not valid JSON .*publish"):
         submit_entry(fake, sub, tmp_path)
     (tmp_path / "release.json").write_text('{"assets": {}}')
     (tmp_path / "manifest.json").write_text("not json")
-    with pytest.raises(UsageError, match=r"manifest\.json: not valid JSON .*package"):
+    with pytest.raises(InvalidInput, match=r"manifest\.json: not valid JSON .*package"):
         submit_entry(fake, sub, tmp_path)
 
     url = "https://example.org/mlcube.yaml"
@@ -288,7 +289,7 @@ def test_associate_after_a_lost_answer_finishes_without_a_second_pr(github_serve
     merge_submission(gh, world)
     gh.inject("POST", r"/repos/medperf/registry/pulls$", "drop_after", count=1)
     code, _, err = associate(world)
-    assert code == 1 and "Traceback" not in err
+    assert code == 4 and "Traceback" not in err
     code, out, err = associate(world)
     assert code == 0, err
     (pr,) = pulls(gh, association_marker("breast-cancer", MODEL_ID))

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medperf_action.cube import cube_from_data
-from medperf_action.invocation import HostMount, InvocationError, build_invocation, output_location
-from medperf_action.workflow import WorkflowError, read_paths, step_key
+from medperf_action.domain.cube import cube_from_data
+from medperf_action.domain.invocation import HostMount, build_invocation, output_location
+from medperf_action.errors import BenchmarkInvalid, CubeInvalid, InvalidInput
+from medperf_action.usecases.compat_test.dataset import read_paths
+from medperf_action.usecases.compat_test.steps import step_key
 
 MLCUBE = """
 name: m
@@ -146,9 +148,9 @@ def test_container_config_convention_fixed_mounts_no_arguments(tmp_path: Path) -
 
 def test_every_declared_parameter_needs_a_value(tmp_path: Path) -> None:
     c = cube(tmp_path, MLCUBE)
-    with pytest.raises(InvocationError, match="parameters_file, weights"):
+    with pytest.raises(CubeInvalid, match="parameters_file, weights"):
         build_invocation(c, "infer", {"data_path": tmp_path}, {"output_path": tmp_path})
-    with pytest.raises(InvocationError, match="no task 'train'"):
+    with pytest.raises(CubeInvalid, match="no task 'train'"):
         build_invocation(c, "train", {}, {})
 
 
@@ -177,13 +179,13 @@ def test_read_paths(tmp_path: Path) -> None:
     (tmp_path / "paths.yaml").write_text("data_path: data\nlabels_path: labels\n")
     assert read_paths(tmp_path) == (tmp_path / "data", tmp_path / "labels")
     (tmp_path / "paths.yaml").write_text("data_path: ../data\nlabels_path: labels\n")
-    with pytest.raises(WorkflowError, match=r"'\.\.'"):
+    with pytest.raises(BenchmarkInvalid, match=r"'\.\.'"):
         read_paths(tmp_path)
     (tmp_path / "paths.yaml").write_text("data_path: missing\nlabels_path: labels\n")
-    with pytest.raises(WorkflowError, match="not in the archive"):
+    with pytest.raises(BenchmarkInvalid, match="not in the archive"):
         read_paths(tmp_path)
     (tmp_path / "paths.yaml").unlink()
-    with pytest.raises(WorkflowError, match=r"no paths\.yaml"):
+    with pytest.raises(BenchmarkInvalid, match=r"no paths\.yaml"):
         read_paths(tmp_path)
 
 
@@ -201,24 +203,26 @@ def _docker_save(path: Path, tags: list[str]) -> None:
 
 
 def test_archive_tags_are_read_before_loading(tmp_path: Path) -> None:
-    from medperf_action.workflow import archive_tags
+    from medperf_action.adapters.docker.images import archive_tags
 
     _docker_save(tmp_path / "ok.tar.gz", ["me/model:1"])
     assert archive_tags(tmp_path / "ok.tar.gz") == ["me/model:1"]
     _docker_save(tmp_path / "evil.tar.gz", ["me/model:1", "python:3.11-slim"])
     assert archive_tags(tmp_path / "evil.tar.gz") == ["me/model:1", "python:3.11-slim"]
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
-    with pytest.raises(WorkflowError, match="cannot be read"):
+    with pytest.raises(InvalidInput, match="cannot be read"):
         archive_tags(tmp_path / "junk.tar.gz")
 
 
 def test_an_archive_that_would_retag_another_image_is_refused(tmp_path: Path) -> None:
-    from medperf_action.fetch import sha256_file
-    from medperf_action.workflow import Participant, _load_archive
+    from medperf_action.adapters.files.hashing import sha256_file
+    from medperf_action.usecases.compat_test.images import _load_archive
+    from medperf_action.usecases.compat_test.options import Options
+    from medperf_action.usecases.compat_test.participants import Participant
 
     c = cube(tmp_path, MLCUBE)
     evil = tmp_path / "evil.tar.gz"
     _docker_save(evil, ["a/b:1", "python:3.11-slim"])
     who = Participant("candidate", "m", c, archive={"url": str(evil), "sha256": sha256_file(evil)})
-    with pytest.raises(WorkflowError, match=r"would tag python:3\.11-slim"):
-        _load_archive(who, client=None, cache=tmp_path / "cache")  # refused before Docker is asked
+    with pytest.raises(InvalidInput, match=r"would tag python:3\.11-slim"):
+        _load_archive(who, Options(cache=tmp_path / "cache"))  # refused before Docker is asked

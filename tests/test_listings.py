@@ -13,9 +13,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from medperf_action.cli_listings import association, benchmark, mlcube
-from medperf_action.listings import identify, parse_time, table
-from medperf_action.registry_github import (
+from medperf_action.cli import main
+from medperf_action.cli.listings import association, benchmark, mlcube
+from medperf_action.domain.registry.layout import identify
+from medperf_action.domain.registry.requests import (
     MERGED,
     OPEN,
     REJECTED,
@@ -25,6 +26,7 @@ from medperf_action.registry_github import (
     pair_requests,
     pair_state,
 )
+from medperf_action.text import parse_time, table
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "registry"
 REG = "mlcommons/registry"
@@ -41,17 +43,18 @@ def stamp(hours: int) -> str:
 
 
 def run(group, *args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(group, ["ls", *args], env=env)
+    result = CliRunner().invoke(main, [group.name, "ls", *args], env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
 def lines(out: str) -> list[list[str]]:
-    """A table's rows, split on runs of two or more spaces."""
+    """A table's rows (its header first, no rule), split on runs of two or more spaces."""
     import re
 
-    return [re.split(r"\s{2,}", line.strip()) for line in out.strip().splitlines()]
+    rows = [line.strip() for line in out.strip().splitlines()]
+    return [re.split(r"\s{2,}", row) for row in rows if row.strip("- ")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -222,7 +225,8 @@ def test_parse_time_and_table():
     assert parse_time("2026-01-01t03:00:00.1234567+01:00") == at(2) + timedelta(microseconds=123456)
     assert parse_time("yesterday") is None
     assert parse_time(None) is None
-    assert table(["A", "Bee"], [["xx", "y"], ["x", "zzzz"]]) == "A   Bee\nxx  y\nx   zzzz"
+    assert table(["A", "Bee"], [["xx", "y"], ["x", "zzzz"]]) == "A   Bee\n--  ----\nxx  y\nx   zzzz"
+    assert table(["n", "v"], [["a", "1"], ["bb", "22"]], "lr") == "n    v\n--  --\na    1\nbb  22"
 
 
 # ---------------------------------------------------------------------------------------
@@ -844,7 +848,7 @@ def test_private_registry_without_token_is_a_clear_error(github_server, monkeypa
     github_server.add_user("carol")
     github_server.create_repo("carol/secret", {"registry.yaml": "name: x\n"}, private=True)
     code, _, err = run(benchmark, "--registry", "carol/secret")
-    assert code == 1
+    assert code == 4  # GitHub refused
     assert err.startswith("error: ") and "HTTP 404" in err and "Traceback" not in err
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from medperf_action import package as pkg
+from medperf_action.adapters.files import atomic
+from medperf_action.adapters.files import targz as pkg
 from medperf_action.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -429,7 +430,7 @@ def test_no_additional_files_folder_means_no_tarball(tmp_path: Path) -> None:
 def test_replacing_without_an_atomic_exchange(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pkg, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     mlcube = example_copy(tmp_path)
     assert run_cli("package", str(mlcube))[0] == 0
     (mlcube / "workspace" / "parameters.yaml").write_text("changed: 1\n")

@@ -12,8 +12,8 @@ import requests
 from click.testing import CliRunner
 
 from medperf_action.cli import main
-from medperf_action.package import package_cube
-from medperf_action.validate import validate_path
+from medperf_action.domain.validation import validate_path
+from medperf_action.usecases.packaging import package_cube
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "model"
 
@@ -131,7 +131,7 @@ def test_interrupted_publish_completes_on_rerun(gh, assets: Path) -> None:
     # landed.
     outage = gh.inject("POST", r"/releases/\d+/assets", "status", count=50, status=502, skip=1)
     code, _, stderr = publish(assets)
-    assert code == 1
+    assert code == 4  # GitHub failed
     assert "upload" in stderr and "502" in stderr and "Traceback" not in stderr
     partial = release_assets(gh)
     assert 0 < len(partial) < 5
@@ -149,7 +149,7 @@ def test_a_5xx_on_a_post_is_not_sent_again(gh, assets: Path) -> None:
     duplicate it); the error surfaces, and a re-run finishes the job."""
     gh.inject("POST", r"/releases/\d+/assets", "status", count=1, status=502, skip=1)
     code, _, stderr = publish(assets)
-    assert code == 1 and "502" in stderr and "Traceback" not in stderr
+    assert code == 4 and "502" in stderr and "Traceback" not in stderr
     uploads = [r for r in gh.requests if r.operation == "repos/upload-release-asset"]
     assert [r.status for r in uploads] == [201, 502]  # sent once, not retried
 
@@ -161,7 +161,7 @@ def test_a_5xx_on_a_post_is_not_sent_again(gh, assets: Path) -> None:
 
 
 def test_retry_policy_by_method() -> None:
-    from medperf_action.github_api import _retry
+    from medperf_action.adapters.github.client import _retry
 
     retry = _retry(fast=True)
     for method in ("GET", "HEAD", "PUT", "PATCH", "DELETE"):
@@ -175,14 +175,14 @@ def test_retry_policy_by_method() -> None:
 
 
 def test_malformed_manifest_is_a_clear_error(tmp_path: Path) -> None:
-    from medperf_action.errors import UsageError
-    from medperf_action.publish import push_image
+    from medperf_action.errors import InvalidInput
+    from medperf_action.usecases.publishing import push_image
 
     (tmp_path / "manifest.json").write_text('{"image": ')
-    with pytest.raises(UsageError, match=r"manifest\.json: not valid JSON .*package"):
+    with pytest.raises(InvalidInput, match=r"manifest\.json: not valid JSON .*package"):
         push_image(tmp_path, "127.0.0.1:1/x:1")
     (tmp_path / "manifest.json").write_text("[1, 2]")
-    with pytest.raises(UsageError, match=r"manifest\.json: not a JSON object"):
+    with pytest.raises(InvalidInput, match=r"manifest\.json: not a JSON object"):
         push_image(tmp_path, "127.0.0.1:1/x:1")
 
 
@@ -190,7 +190,7 @@ def test_upload_applied_but_connection_lost_then_rerun(gh, assets: Path) -> None
     # The nastiest case: GitHub stored the asset, the answer never came back.
     gh.inject("POST", r"/releases/\d+/assets", "drop_after", count=1)
     code, _, stderr = publish(assets)
-    assert code == 1 and "Traceback" not in stderr
+    assert code == 4 and "Traceback" not in stderr
     code, _, stderr = publish(assets)
     assert code == 0, stderr
     assert all(len(c) == 1 for c in release_assets(gh).values())
@@ -250,4 +250,4 @@ def test_bad_token_and_tampered_assets_are_clear_errors(gh, assets: Path, monkey
     assets.mkdir()
     (assets / "checksums.sha256").write_text("")
     code, _, stderr = publish(assets)
-    assert code == 1 and "401" in stderr and "not-a-token" not in stderr
+    assert code == 4 and "401" in stderr and "not-a-token" not in stderr

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from medperf_action.docker_runner import ensure_image
-from medperf_action.package import package_cube
-from medperf_action.publish import PublishError, push_image
-from medperf_action.validate import validate_path
+from medperf_action.adapters.docker.images import ensure_image
+from medperf_action.domain.validation import validate_path
+from medperf_action.errors import PublishError
+from medperf_action.usecases.packaging import package_cube
+from medperf_action.usecases.publishing import push_image
 
 pytestmark = pytest.mark.docker
 
@@ -20,9 +21,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "model"
 def test_push_then_pull_by_digest(docker_client, oci_registry: str, tmp_path: Path) -> None:
     cube = validate_path(EXAMPLE).cube
     assert cube is not None
-    image_id = ensure_image(
-        cube.image, cube.build_context, cube.build_file, log=lambda _l: None, client=docker_client
-    )
+    image_id = ensure_image(cube.image, cube.build_context, cube.build_file).id
     assets = package_cube(
         validate_path(EXAMPLE), tmp_path / "assets", log=lambda _l: None
     ).directory

@@ -40,9 +40,12 @@ from registry_world import (
     verify,
 )
 
-from medperf_action import registry_ops
-from medperf_action.registry import VERIFY_MARKER, RegistryConfig, association_path
-from medperf_action.registry_verify import same, schema_errors, summary_problems
+from medperf_action.adapters.ci import load_event
+from medperf_action.domain.metrics import same
+from medperf_action.domain.registry.config import RegistryConfig
+from medperf_action.domain.registry.layout import VERIFY_MARKER, association_path
+from medperf_action.usecases.registry.artifact import schema_errors
+from medperf_action.usecases.registry.checks import summary_problems
 
 pytestmark = pytest.mark.docker
 
@@ -308,7 +311,8 @@ def test_tolerance_is_absolute_plus_relative() -> None:
 
 
 def test_whoami_for_the_registry_workflows(github_server, monkeypatch) -> None:
-    from medperf_action.github_api import ACTIONS_BOT, GitHubError, connect, whoami
+    from medperf_action.adapters.github.client import ACTIONS_BOT, connect, whoami
+    from medperf_action.errors import GitHubError
 
     monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
     monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
@@ -326,15 +330,50 @@ def test_whoami_for_the_registry_workflows(github_server, monkeypatch) -> None:
 
 
 def test_shared_helpers_have_one_definition() -> None:
-    from medperf_action import github_api, gitops, listings, registry, registry_github, validate
+    """One of each helper: every name below is defined once in the whole package."""
+    import ast
 
-    assert validate.SLUG is registry.SLUG and registry_github.SLUG is registry.SLUG
-    assert gitops.dump_yaml is registry.dump_yaml
-    assert registry_ops.dump_yaml is registry.dump_yaml
-    assert registry_ops.load_event is github_api.load_event
-    assert listings.identify is registry.identify
-    assert registry_ops.whoami is github_api.whoami
-    assert not hasattr(registry_github, "whoami") and not hasattr(registry_ops, "_dump")
+    names = {
+        "flatten",
+        "md",
+        "md_table",
+        "table",
+        "now_iso",
+        "iso",
+        "parse_time",
+        "human_size",
+        "show_value",
+        "one_line",
+        "dump_yaml",
+        "load_event",
+        "load_repo_config",
+        "find_config",
+        "whoami",
+        "raise_errors",
+        "cache_dir",
+        "github_token",
+        "registry_token",
+        "sha256_file",
+        "read_json_object",
+        "replace_directory",
+        "identify",
+        "check_repo_name",
+        "in_actions",
+        "annotation",
+        "set_output",
+        "add_summary",
+        "remove_label",
+        "add_label",
+        "add_labels",
+    }
+    found: dict[str, list[str]] = {}
+    package = Path(__file__).resolve().parents[1] / "medperf_action"
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:
+                found.setdefault(node.name, []).append(str(path.relative_to(package)))
+    assert {n: where for n, where in found.items() if len(where) > 1} == {}
+    assert set(found) == names
 
 
 def test_load_event_is_clear_about_bad_files(tmp_path: Path) -> None:
@@ -342,16 +381,16 @@ def test_load_event_is_clear_about_bad_files(tmp_path: Path) -> None:
 
     good = tmp_path / "event.json"
     good.write_text('{"action": "labeled"}')
-    assert registry_ops.load_event(good) == {"action": "labeled"}
+    assert load_event(good) == {"action": "labeled"}
     for name, text, why in [
         ("broken.json", "{", "not a readable JSON event"),
         ("list.json", "[]", "not an event payload"),
     ]:
         (tmp_path / name).write_text(text)
         with pytest.raises(UsageError, match=f"GITHUB_EVENT_PATH .*{name}: {why}"):
-            registry_ops.load_event(tmp_path / name, "GITHUB_EVENT_PATH")
+            load_event(tmp_path / name, "GITHUB_EVENT_PATH")
     with pytest.raises(UsageError, match=r"--event .*missing\.json: not a readable JSON event"):
-        registry_ops.load_event(tmp_path / "missing.json")
+        load_event(tmp_path / "missing.json")
 
 
 def test_faults_part_way_leave_one_comment_one_merge_one_commit(world: World) -> None:
@@ -362,7 +401,7 @@ def test_faults_part_way_leave_one_comment_one_merge_one_commit(world: World) ->
     # The comment is posted, but the answer is lost: the command fails; a re-run finds it.
     gh.inject("POST", r"/issues/\d+/comments$", "drop_after")
     code, _, stderr = report(w, number)
-    assert code == 1 and "Traceback" not in stderr
+    assert code == 4 and "Traceback" not in stderr
     assert report(w, number)[0] == 0
     assert len(comments(w, number)) == 1 and VERIFIED in labels(w, number)
 
@@ -372,7 +411,7 @@ def test_faults_part_way_leave_one_comment_one_merge_one_commit(world: World) ->
     gh.inject("PUT", r"/pulls/\d+/merge$", "drop_after")
     outage = gh.inject("PUT", r"/contents/", "status", count=50, status=502)
     code, _, stderr = on_label(w, number, APPROVED, "carol")
-    assert code == 1 and "502" in stderr
+    assert code == 4 and "502" in stderr
     assert gh.repo(REG).issues[number].pull.merged_at is not None
     assert main_file(w)["status"] == "PENDING"
 

@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 from corpus_tools import render_cookiecutter
 
+from medperf_action.adapters.ci import annotation as github_command
 from medperf_action.cli import main
-from medperf_action.findings import Finding, github_command, render
-from medperf_action.validate import validate_path
+from medperf_action.cli.output import render_findings as render
+from medperf_action.domain.findings import Finding
+from medperf_action.domain.validation import validate_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"

@@ -22,9 +22,9 @@ import pytest
 import sklearn.metrics as skm
 from click.testing import CliRunner
 
+from medperf_action.adapters.docker.sandbox import LABEL
 from medperf_action.cli import main
-from medperf_action.docker_runner import LABEL
-from medperf_action.schemas import validator
+from medperf_action.domain.schemas import validator
 
 pytestmark = pytest.mark.docker
 
@@ -173,7 +173,7 @@ def test_failing_model_is_reported_with_cube_task_and_exit_code(
     code, _, stderr = run_test(
         cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--model-id", "bad-model"
     )
-    assert code == 1
+    assert code == 3  # a cube failed
     assert "bad-model" in stderr and "infer" in stderr and "exit code 3" in stderr
     assert "giving up on purpose" in stderr  # the last lines of its log
     assert "Traceback" not in stderr
@@ -185,7 +185,7 @@ def test_model_past_its_time_limit_is_killed_and_removed(
 ) -> None:
     cube = _misbehaving(tmp_path, mode="sleep")
     code, _, stderr = run_test(cache, "--model", str(cube), "--timeout", "3")
-    assert code == 1
+    assert code == 3
     assert "time limit" in stderr and "infer" in stderr
     assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
 
@@ -218,7 +218,7 @@ def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: 
     assert probe["create_in_input"] == "OSError"
     assert probe["uid"] != 0
     # The prepared data the model read is unchanged: its hash still names its cache entry.
-    from medperf_action.fetch import sha256_tree
+    from medperf_action.adapters.files.hashing import sha256_tree
 
     record = next(t for t in summary["tasks"] if t["role"] == "candidate")
     data = _step_output(cache, summary, "data_preparator", "prepare", "output_path")
@@ -258,7 +258,7 @@ def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path
             "GITHUB_STEP_SUMMARY": str(summary),
         },
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "passed=false" in output.read_text()
     assert "exit code 3" in summary.read_text()
 
@@ -281,7 +281,7 @@ def test_a_failed_task_leaves_its_log_and_a_summary(cache: Path, tmp_path: Path)
     code, _, stderr = run_test(
         cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--output", str(out)
     )
-    assert code == 1
+    assert code == 3
     log = out / "logs" / "candidate-infer.log"
     assert f"full log: {log}" in stderr or str(log) in stderr
     assert "giving up on purpose" in log.read_text()
@@ -295,7 +295,7 @@ def test_a_failed_task_leaves_its_log_and_a_summary(cache: Path, tmp_path: Path)
     assert [(t["role"], t["task"]) for t in failed] == [("candidate", "infer")]
     # Without --output the log stays in the cache, where the message says it is.
     code, _, stderr = run_test(cache, "--model", str(tmp_path / "misbehaving"))
-    assert code == 1
+    assert code == 3
     kept = next(line for line in stderr.splitlines() if "failed-logs" in line)
     assert Path(kept.split("full log: ")[-1].strip()).is_file()
 

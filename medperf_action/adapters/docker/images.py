@@ -1,0 +1,380 @@
+"""Images: whether one is present and current, and building, pulling, loading, saving and
+pushing them.
+
+An image built here carries the hash of its build context (`CONTEXT_HASH_LABEL`), so
+"is this image current?" is one look-up and one hash, asked in one place
+(`current_image`), and a rebuilt context is never mistaken for the old image.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import stat
+import tarfile
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medperf_action.adapters.docker.client import engine, engine_get, sdk_errors, short
+from medperf_action.errors import DockerError, ImageBuildFailed, InvalidInput
+from medperf_action.text import Log, silent
+
+CONTEXT_HASH_LABEL = "org.medperf-action.context-hash"
+"""Images built here carry the hash of their build context under this label."""
+LOG_TAIL_LINES = 30
+SAVE_CHUNK = 1 << 20
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the engine knows of one image."""
+
+    id: str
+    tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_inspect(cls, info: dict[str, Any]) -> ImageRecord:
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        return cls(
+            id=str(info["Id"]),
+            tags=tuple(info.get("RepoTags") or ()),
+            repo_digests=tuple(info.get("RepoDigests") or ()),
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        )
+
+    def label(self, name: str) -> str | None:
+        return dict(self.labels).get(name)
+
+    def digest_for(self, ref: str | None) -> str | None:
+        """The repository digest (`name@sha256:…`) of `ref`'s repository, else any."""
+        if not self.repo_digests:
+            return None
+        if ref:
+            repo = repository(ref)
+            for digest in sorted(self.repo_digests):
+                if digest.split("@", 1)[0] == repo:
+                    return digest
+        return sorted(self.repo_digests)[0]
+
+
+def repository(ref: str) -> str:
+    """`registry/name` of a reference, without tag or digest."""
+    name = ref.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name[: name.rfind(":")]
+    return name
+
+
+# --------------------------------------------------------------------------- look-ups
+
+
+def inspect(ref: str) -> ImageRecord | None:
+    """The engine's record of `ref` (a name or an image ID), or None when it has none."""
+    try:
+        status, info = engine_get(f"/images/{urllib.parse.quote(ref, safe='')}/json")
+    except (OSError, ValueError):
+        return _inspect_with_sdk(ref)
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(info, dict):
+        raise DockerError(f"the Docker Engine cannot inspect {ref} (HTTP {status})")
+    return ImageRecord.from_inspect(info)
+
+
+def _inspect_with_sdk(ref: str) -> ImageRecord | None:
+    import docker.errors
+
+    client = engine()
+    with sdk_errors(f"inspect image {ref}"):
+        try:
+            return ImageRecord.from_inspect(client.images.get(ref).attrs)
+        except docker.errors.ImageNotFound:
+            return None
+
+
+def current_image(
+    ref: str, build_context: Path | None, build_file: Path | None
+) -> ImageRecord | None:
+    """The record of `ref` if it is present and current, else None.
+
+    Current means: built from a context whose hash it carries (when there is a build
+    context), or simply present (when there is none).
+    """
+    record = inspect(ref) if ref else None
+    if record is None or build_context is None:
+        return record
+    if record.label(CONTEXT_HASH_LABEL) != context_hash(build_context, build_file):
+        return None
+    return record
+
+
+# --------------------------------------------------------------------------- context hash
+
+
+def _dockerignore_patterns(build_context: Path) -> list[str] | None:
+    path = build_context / ".dockerignore"
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _dockerfile_arg(build_context: Path, build_file: Path | None) -> str | None:
+    """The ``dockerfile`` argument for ``APIClient.build``: relative when inside the context."""
+    if build_file is None:
+        return None
+    ctx = build_context.resolve()
+    bf = build_file if build_file.is_absolute() else ctx / build_file
+    bf = bf.resolve()
+    try:
+        return bf.relative_to(ctx).as_posix()
+    except ValueError:
+        return str(bf)
+
+
+def _context_files(build_context: Path, dockerfile: str | None) -> list[str]:
+    """Relative paths sent to the engine: everything, minus what ``.dockerignore`` excludes.
+
+    Uses the Docker SDK's own matcher, so the hash covers exactly what a build sends.
+    """
+    patterns = _dockerignore_patterns(build_context)
+    if patterns is None:
+        out: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(build_context):
+            rel = os.path.relpath(dirpath, build_context)
+            for name in dirnames + filenames:
+                out.append(name if rel == "." else f"{rel}/{name}")
+        return sorted(out)
+    from docker.utils.build import exclude_paths
+
+    if dockerfile is None:
+        df = "Dockerfile"
+    elif os.path.isabs(dockerfile):  # sent under a made-up name; the context's own is not
+        df = ".dockerfile.outside-context"
+    else:
+        df = dockerfile
+    return sorted(p.replace(os.sep, "/") for p in exclude_paths(str(build_context), patterns, df))
+
+
+def _hash_file(h: Any, path: Path) -> None:
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+
+
+def context_hash(build_context: Path, build_file: Path | None = None) -> str:
+    """SHA-256 of a build context: sorted relative paths, file types and modes, contents.
+
+    Honours ``.dockerignore`` exactly as the Docker SDK does when it sends the context (a
+    context without one is hashed whole). Symlinks are hashed as their target string, never
+    followed. The Dockerfile is always included, also when it lies outside the context.
+    """
+    ctx = Path(build_context)
+    if not ctx.is_dir():
+        raise InvalidInput(f"build context {ctx} is not a directory")
+    dockerfile = _dockerfile_arg(ctx, build_file)
+    h = hashlib.sha256(b"medperf-action context v1\0")
+    for rel in _context_files(ctx, dockerfile):
+        full = ctx / rel
+        st = full.lstat()
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            h.update(f"L\0{rel}\0{os.readlink(full)}\0".encode())
+        elif stat.S_ISDIR(st.st_mode):
+            h.update(f"D\0{rel}\0{mode:o}\0".encode())
+        elif stat.S_ISREG(st.st_mode):
+            h.update(f"F\0{rel}\0{mode:o}\0{st.st_size}\0".encode())
+            _hash_file(h, full)
+        else:  # sockets, fifos, devices: not sent as content
+            h.update(f"O\0{rel}\0{stat.S_IFMT(st.st_mode):o}\0".encode())
+    df_path = Path(build_file) if build_file is not None else ctx / "Dockerfile"
+    if not df_path.is_absolute():
+        df_path = ctx / df_path
+    h.update(f"\0DOCKERFILE\0{dockerfile or 'Dockerfile'}\0".encode())
+    if df_path.is_file():
+        _hash_file(h, df_path)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- build and pull
+
+
+def ensure_image(
+    ref: str,
+    build_context: Path | None,
+    build_file: Path | None,
+    *,
+    no_build: bool = False,
+    pull: bool = True,
+    log: Log = silent,
+    network_mode: str | None = None,
+) -> ImageRecord:
+    """Make `ref` available and current locally; its record.
+
+    With a build context: build it unless the image tagged `ref` carries the context's
+    hash already. Without one: the local image, else pull it (when `pull`). `no_build`:
+    use what is there, fail when absent. `network_mode` goes to the build (None: the
+    engine's default).
+    """
+    if no_build:
+        record = inspect(ref)
+        if record is None:
+            raise DockerError(f"image {ref} is not available locally and building is off")
+        return record
+    if build_context is None:
+        record = inspect(ref)
+        if record is not None:
+            return record
+        if not pull:
+            raise DockerError(f"image {ref} is not available locally (and pulling is off)")
+        return pull_image(ref, log)
+    _check_context(ref, build_context, build_file)
+    digest = context_hash(build_context, build_file)
+    record = inspect(ref)
+    if record is not None and record.label(CONTEXT_HASH_LABEL) == digest:
+        log(f"image {ref} is up to date (context {digest[:12]})")
+        return record
+    return build_image(ref, build_context, build_file, digest, log, network_mode)
+
+
+def _check_context(ref: str, ctx: Path, build_file: Path | None) -> None:
+    if not ctx.is_dir():
+        raise InvalidInput(f"build context {ctx} of image {ref} is not a directory")
+    if build_file is not None:
+        bf = build_file if build_file.is_absolute() else ctx / build_file
+        if not bf.is_file():
+            raise InvalidInput(f"Dockerfile {bf} of image {ref} does not exist")
+    elif not (ctx / "Dockerfile").is_file():
+        raise InvalidInput(f"build context {ctx} of image {ref} has no Dockerfile")
+
+
+def build_image(
+    ref: str,
+    ctx: Path,
+    build_file: Path | None,
+    digest: str,
+    log: Log = silent,
+    network_mode: str | None = None,
+) -> ImageRecord:
+    """Build `ctx` as `ref`, labelled with its context hash; ImageBuildFailed if it fails."""
+    client = engine()
+    log(f"building image {ref} from {ctx} (context {digest[:12]})")
+    tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+    error: str | None = None
+    try:
+        stream = client.api.build(
+            path=str(ctx),
+            dockerfile=_dockerfile_arg(ctx, build_file),
+            tag=ref,
+            labels={CONTEXT_HASH_LABEL: digest},
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            network_mode=network_mode,
+        )
+        for chunk in stream:
+            for line in str(chunk.get("stream", "")).splitlines():
+                if line.strip():
+                    tail.append(line)
+                    log(line)
+            if "error" in chunk:
+                error = str(chunk.get("error") or "").strip()
+                tail.append(error)
+                log(error)
+    except Exception as exc:  # DockerException, connection errors, unreadable context
+        error = short(exc)
+    if error is not None:
+        raise ImageBuildFailed(
+            f"building image {ref} from {ctx} failed: {error}\n"
+            + "\n".join(f"  | {line}" for line in tail)
+        )
+    built = inspect(ref)
+    if built is None:
+        raise DockerError(f"building image {ref} finished but no image is tagged so")
+    return built
+
+
+def pull_image(ref: str, log: Log = silent) -> ImageRecord:
+    log(f"pulling image {ref}")
+    client = engine()
+    try:
+        pulled = client.images.pull(ref)
+    except Exception as exc:  # DockerException, connection errors
+        raise DockerError(
+            f"image {ref} is not available locally and could not be pulled: {short(exc)}"
+        ) from exc
+    return ImageRecord.from_inspect(pulled.attrs)
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def archive_tags(path: Path) -> list[str]:
+    """The tags a `docker save` archive would set when loaded (its manifest.json)."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if member.name.lstrip("./") == "manifest.json" and member.isfile():
+                    handle = tar.extractfile(member)
+                    manifest = json.loads(handle.read(1 << 20)) if handle else []
+                    return [t for entry in manifest for t in entry.get("RepoTags") or []]
+    except (tarfile.TarError, OSError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"the image archive cannot be read: {exc}") from None
+    raise InvalidInput("the image archive holds no manifest.json (not a `docker save`)")
+
+
+def load_archive(path: Path, label: str) -> str:
+    """Load a `docker save` archive; the ID of the image it holds."""
+    client = engine()
+    try:
+        with open(path, "rb") as handle:
+            images = client.images.load(handle)
+    except Exception as exc:  # docker.errors.* and connection errors
+        raise InvalidInput(f"{label}: the image archive does not load: {short(exc)}") from None
+    if not images:
+        raise InvalidInput(f"{label}: the image archive holds no image")
+    return str(images[0].id)
+
+
+def save_image(image_id: str, ref: str) -> Iterator[bytes]:
+    """`docker save` of an image, streamed, tagged `ref` inside when it carries that tag."""
+    client = engine()
+    with sdk_errors(f"docker save of {ref}"):
+        image = client.images.get(image_id)
+        tags = list(image.tags or [])
+    named: str | bool = ref if ref in tags else bool(tags)
+    try:
+        yield from image.save(chunk_size=SAVE_CHUNK, named=named)
+    except Exception as exc:  # DockerException, connection errors while streaming
+        raise DockerError(f"docker save of {ref} failed: {short(exc)}") from exc
+
+
+def push_image(image_id: str, repository_name: str, tag: str, log: Log = silent) -> str:
+    """Tag `image_id` as REPOSITORY:TAG and push it; the digest the registry reports."""
+    client = engine()
+    digest = None
+    ref = f"{repository_name}:{tag}"
+    try:
+        client.images.get(image_id).tag(repository_name, tag)
+        for event in client.api.push(repository_name, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise DockerError(f"push {ref}: {event['error']}")
+            if event.get("status"):
+                log(f"[push] {event['status']} {event.get('progress', '')}".rstrip())
+            digest = (event.get("aux") or {}).get("Digest", digest)
+    except DockerError:
+        raise
+    except Exception as exc:  # docker.errors.* and connection errors
+        raise DockerError(f"push {ref}: {short(exc)}") from None
+    if not digest:
+        raise DockerError(f"push {ref}: the registry reported no digest")
+    return str(digest)

@@ -1,0 +1,111 @@
+"""A repository's files at one ref, read through the contents API, and commits of one file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from medperf_action.adapters.github.client import call, errors
+from medperf_action.errors import GitHubError
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.Repository import Repository
+
+
+def repository(gh: Github, name: str) -> Repository:
+    """OWNER/REPO (lazily: nothing is read until something of it is asked for)."""
+    return gh.get_repo(name)
+
+
+def default_branch(repo: Repository) -> str:
+    return str(call(f"read {repo.full_name}", lambda: repo.default_branch))
+
+
+@dataclass
+class RepoFiles:
+    """A repository's files at one ref. Each path is read once (a command reads
+    registry.yaml and the entries from several places); nothing writes through it."""
+
+    repo: Repository
+    ref: str
+    _files: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _dirs: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def description(self) -> str:
+        return f"{self.repo.full_name}@{self.ref}"
+
+    def read(self, path: str) -> str | None:
+        """The file's text, or None when there is no file at `path`."""
+        if path not in self._files:
+            self._files[path] = self._read(path)
+        return self._files[path]
+
+    def list_dir(self, path: str) -> list[str]:
+        """The names in the folder `path`, sorted; [] when there is none."""
+        if path not in self._dirs:
+            self._dirs[path] = self._list_dir(path)
+        return self._dirs[path]
+
+    def _read(self, path: str) -> str | None:
+        try:
+            item = call(
+                f"{self.description}: read {path}",
+                lambda: self.repo.get_contents(path, ref=self.ref),
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if isinstance(item, list):
+            return None
+        try:
+            return item.decoded_content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GitHubError(f"{self.description}: {path} is not UTF-8 text") from None
+
+    def _list_dir(self, path: str) -> list[str]:
+        try:
+            items = call(
+                f"{self.description}: list {path}",
+                lambda: self.repo.get_contents(path, ref=self.ref),
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return sorted(i.name for i in items) if isinstance(items, list) else []
+
+
+@dataclass(frozen=True)
+class FileAtRef:
+    text: str
+    sha: str  # the blob's SHA, which an update must name
+
+
+def read_file(repo: Repository, path: str, ref: str) -> FileAtRef | None:
+    """A file with its blob SHA (for an update), fresh from GitHub; None when absent or a
+    folder."""
+    try:
+        item = call(f"read {path} on {ref}", lambda: repo.get_contents(path, ref=ref))
+    except GitHubError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    if isinstance(item, list):
+        return None
+    try:
+        return FileAtRef(item.decoded_content.decode("utf-8"), item.sha)
+    except UnicodeDecodeError:
+        raise GitHubError(f"{path} on {ref} is not UTF-8 text") from None
+
+
+def update_file(repo: Repository, path: str, message: str, text: str, sha: str, branch: str) -> str:
+    """Commit `text` as `path` on `branch`, replacing the blob `sha`; the commit's SHA.
+
+    A GitHubError with status 409 or 422 means the file changed since it was read.
+    """
+    with errors(f"commit {path} on {branch}"):
+        result = repo.update_file(path, message, text, sha, branch=branch)
+    return str(result["commit"].sha)

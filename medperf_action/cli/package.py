@@ -1,0 +1,71 @@
+"""`medperf-action package PATH` (MedPerf's `scripts/package-mlcube.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medperf_action.adapters import ci
+from medperf_action.cli import options
+from medperf_action.cli.output import err, findings_format, out, render_findings
+from medperf_action.domain.validation import validate_path
+from medperf_action.errors import PackageError
+from medperf_action.usecases.packaging import (
+    cube_manifest,
+    files_markdown,
+    files_table,
+    package_cube,
+)
+
+
+@click.command("package")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The assets folder to write (default: assets/ beside mlcube.yaml). Replaced whole.",
+)
+@click.option(
+    "--image-archive",
+    is_flag=True,
+    help="Also build the image and write image.tar.gz, a gzipped `docker save`.",
+)
+@click.option(
+    "--no-build", is_flag=True, help="With --image-archive: use the local image; never build."
+)
+@options.role
+def package_command(
+    path: Path,
+    output: Path | None,
+    image_archive: bool,
+    no_build: bool,
+    role: str | None,
+) -> None:
+    """Validate the MLCube at PATH, then write its assets folder for publishing.
+
+    The equivalent of MedPerf's `scripts/package-mlcube.py --mlcube DIR`: mlcube.yaml,
+    parameters.yaml, additional_files.tar.gz (deterministic, no top-level folder),
+    optionally image.tar.gz, manifest.json and checksums.sha256 (`sha256sum -c` format).
+    The folder is written atomically: a failure leaves the previous one as it was.
+
+    Exit codes: 0 written, 1 invalid MLCube or packaging failed, 2 usage error.
+    """
+    report = validate_path(cube_manifest(path), role=role)
+    shown = render_findings(report.findings, findings_format(None))
+    if shown:
+        err(shown)
+    if report.errors:
+        target = report.files[0] if report.files else str(path)
+        raise PackageError(
+            f"{target} is not a valid MLCube ({len(report.errors)} error(s), listed above); "
+            "nothing was written"
+        )
+    result = package_cube(report, output, image_archive=image_archive, no_build=no_build, log=err)
+    for note in result.notes:
+        err(f"note: {note}")
+    out(f"assets written to {result.directory}")
+    out(files_table(result))
+    ci.add_summary(files_markdown(result))
+    ci.set_output("assets-dir", str(result.directory))
+    ci.set_json_output("assets-json", result.manifest)

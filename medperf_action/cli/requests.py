@@ -1,0 +1,170 @@
+"""`medperf-action submit` and `associate`: the model owner's requests to the registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medperf_action.adapters import ci
+from medperf_action.adapters.files.atomic import read_json_object
+from medperf_action.cli import options
+from medperf_action.cli.output import err, out
+from medperf_action.errors import UsageError
+from medperf_action.settings import registry_token
+from medperf_action.usecases.compat_test.engine import run_workflow
+from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.compat_test.report import text_report
+from medperf_action.usecases.registries import open_registry
+from medperf_action.usecases.repo_config import load_repo_config
+from medperf_action.usecases.requests import Submission, associate, submit
+
+
+@click.command("submit")
+@options.registry_request
+@click.option("--mlcube-id", help="The id to register (default: `id` in .medperf.yml).")
+@click.option("--name", help="A human-readable name (default: `name` in .medperf.yml).")
+@click.option("--role", type=options.ROLE_CHOICE, help="Default: the role package recorded.")
+@click.option("--description", help="A short description for the registry.")
+@click.option(
+    "--assets",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The assets folder publish wrote release.json into (default: <mlcube>/assets).",
+)
+@options.config
+def submit_command(
+    registry: str | None,
+    token: str | None,
+    mlcube_id: str | None,
+    name: str | None,
+    role: str | None,
+    description: str | None,
+    assets: Path | None,
+    config: Path | None,
+) -> None:
+    """Propose the published MLCube to the registry as mlcubes/<id>.yaml (a PR).
+
+    The equivalent of `medperf mlcube submit`. The PR comes from your fork of the
+    registry, on the branch medperf/submit/<id>; running it again updates the same PR.
+    """
+    cfg = load_repo_config(config)
+    registry = registry or cfg.get("registry")
+    mlcube_id = mlcube_id or cfg.get("id")
+    if not registry or not mlcube_id:
+        raise UsageError("--registry and --mlcube-id are needed (or a .medperf.yml with them)")
+    assets = assets or Path(cfg.get("mlcube", "mlcube")) / "assets"
+    manifest = assets / "manifest.json"
+    recorded = (
+        read_json_object(manifest, "run `medperf-action package` again")
+        if manifest.is_file()
+        else {}
+    )
+    sub = Submission(
+        mlcube_id=mlcube_id,
+        name=name or cfg.get("name") or recorded.get("name") or mlcube_id,
+        role=role or cfg.get("role") or recorded.get("role") or "model",
+        description=description,
+    )
+    token = registry_token(token)
+    proposed, _ = submit(open_registry(registry, token), sub, assets, token=token)
+    verb = "opened" if proposed.created else "updated" if proposed.file_written else "unchanged"
+    out(f"{verb}: {proposed.url}")
+    ci.set_output("pr-url", proposed.url)
+    ci.set_output("submission-pr-url", proposed.url)
+
+
+@click.command("associate")
+@options.registry_request
+@click.option("--benchmark", "benchmark_id", help="Default: the first in .medperf.yml.")
+@click.option("--mlcube", "mlcube_id", help="Your mlcube's id (default: from .medperf.yml).")
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, exists=True),
+    help="Test this MLCube directory instead of the submitted one.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--when-submitted",
+    is_flag=True,
+    help="Do nothing (exit 0, with a notice) until the mlcube is on the registry's default "
+    "branch; a tag push uses this, since the registry verifies only merged submissions.",
+)
+@options.config
+@options.container_run
+def associate_command(
+    registry: str | None,
+    token: str | None,
+    benchmark_id: str | None,
+    mlcube_id: str | None,
+    model: Path | None,
+    yes: bool,
+    when_submitted: bool,
+    config: Path | None,
+    timeout_s: float,
+    gpus: bool,
+    quiet: bool,
+) -> None:
+    """Test against the benchmark, then request the association (a PR with the summary).
+
+    The equivalent of `medperf mlcube associate`. Only the mlcube's owner requests its
+    associations. Refused while a request for the pair is pending or approved; allowed again
+    after a rejection (or a withdrawn request).
+    """
+    cfg = load_repo_config(config)
+    registry = registry or cfg.get("registry")
+    benchmark_id = benchmark_id or next(iter(cfg.get("benchmarks") or []), None)
+    mlcube_id = mlcube_id or cfg.get("id")
+    if not registry or not benchmark_id or not mlcube_id:
+        raise UsageError("--registry, --benchmark and --mlcube are needed (or .medperf.yml)")
+    token = registry_token(token)
+    reg = open_registry(registry, token)
+    if when_submitted and not reg.has_mlcube(mlcube_id):
+        ci.annotate(
+            "notice",
+            f"{mlcube_id} is not on the registry's default branch yet: request the "
+            "association once the committee has merged the submission (run `associate` "
+            "again then)",
+        )
+        ci.set_output("association-status", "WAITING-FOR-SUBMISSION")
+        return
+    opts = Options(
+        model=model,
+        model_id=mlcube_id,
+        registry=reg,
+        registry_token=token,
+        benchmark=benchmark_id,
+        timeout_s=timeout_s,
+        gpus=gpus,
+        echo=None if quiet else err,
+        log=err,
+        progress=ci.TerminalProgress(),
+    )
+
+    def run_test() -> dict[str, Any]:
+        if model is None and not reg.has_mlcube(mlcube_id):
+            raise UsageError(f"{mlcube_id} is not in the registry yet: submit it, or pass --model")
+        return run_workflow(opts).summary
+
+    def confirm(summary: dict[str, Any]) -> bool:
+        out(text_report(summary))
+        if yes or not sys.stdin.isatty():
+            return True
+        return click.confirm("Request this association?", default=True, err=True)
+
+    proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, confirm)
+    if proposed is None:
+        err("not requested")
+        sys.exit(1)
+    out(f"association requested: {proposed.url}")
+    ci.set_output("association-pr-url", proposed.url)
+    if not proposed.labelled:
+        err(
+            "note: your token may not label pull requests in the registry; the registry's "
+            "workflow labels the request when it verifies it"
+        )
+    ci.set_output("pr-url", proposed.url)
+    ci.set_output("association-status", "PENDING")
+    if record:
+        ci.set_json_output("summary-json", record["summary"])

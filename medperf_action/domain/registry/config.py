@@ -1,0 +1,48 @@
+"""registry.yaml: the committee, the label names, the approval policy, the tolerance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_LABELS = {
+    "pending": "medperf/pending",
+    "approved": "medperf/approved",
+    "rejected": "medperf/rejected",
+    "verified": "medperf/verified",
+    "verification_failed": "medperf/verification-failed",
+}
+
+
+@dataclass
+class RegistryConfig:
+    name: str = "registry"
+    users: list[str] = field(default_factory=list)
+    teams: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    policy: str = "never"
+    allowlist: list[str] = field(default_factory=list)
+    tolerance_abs: float = 1e-6
+    tolerance_rel: float = 0.0
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any] | None) -> RegistryConfig:
+        data = data or {}
+        committee = data.get("committee") or {}
+        policy = data.get("approval_policy") or {}
+        tolerance = data.get("metric_tolerance") or {}
+        return cls(
+            name=data.get("name", "registry"),
+            users=list(committee.get("users") or []),
+            teams=list(committee.get("teams") or []),
+            labels={**DEFAULT_LABELS, **(data.get("labels") or {})},
+            policy=policy.get("mode", "never"),
+            allowlist=list(policy.get("allowlist") or []),
+            tolerance_abs=float(tolerance.get("absolute", 1e-6)),
+            tolerance_rel=float(tolerance.get("relative", 0.0)),
+        )
+
+    def within_tolerance(self, reported: float, verified: float) -> bool:
+        """registry.schema.json's rule: |a - b| <= absolute + relative * |b|, where a is the
+        reported value and b the registry's re-run."""
+        return abs(reported - verified) <= self.tolerance_abs + self.tolerance_rel * abs(verified)

@@ -1,0 +1,133 @@
+"""The registry's layout: MedPerf's server, as a repository.
+
+```
+registry.yaml                          # committee, label names, approval policy
+benchmarks/<id>.yaml                   # preparator / reference model / evaluator, demo data
+mlcubes/<id>.yaml                      # owner, source, role, assets + sha256, image
+associations/<benchmark>/<mlcube>.yaml # status, initiated_by, result, execution summary
+```
+
+and the conventions the GitOps commands share: ids, file places, branch names, the hidden
+markers in pull requests, and how a registry file is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+#: An id (benchmark, mlcube): a slug, which is also its file's name.
+SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
+SLUG = re.compile(rf"^{SLUG_PATTERN}$")
+#: The hidden marker of the one comment `registry report` keeps up to date on a PR.
+VERIFY_MARKER = "<!-- medperf-action:verification -->"
+#: `--registry OWNER/REPO[@REF]`
+REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9._-]+)(?:@(.+))?$")
+#: OWNER/REPO as GitHub allows it
+REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+_SUBMISSION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:submission\s+mlcube=({SLUG_PATTERN})\s*-->"
+)
+_ASSOCIATION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:association\s+benchmark=({SLUG_PATTERN})\s+"
+    rf"mlcube=({SLUG_PATTERN})\s*-->"
+)
+_SUBMIT_BRANCH = re.compile(rf"medperf/submit/({SLUG_PATTERN})")
+_ASSOCIATE_BRANCH = re.compile(
+    rf"medperf/associate/({SLUG_PATTERN})/({SLUG_PATTERN})(?:/([0-9]+))?"
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Places and names
+
+
+def mlcube_path(mlcube_id: str) -> str:
+    return f"mlcubes/{mlcube_id}.yaml"
+
+
+def benchmark_path(benchmark_id: str) -> str:
+    return f"benchmarks/{benchmark_id}.yaml"
+
+
+def association_path(benchmark_id: str, mlcube_id: str) -> str:
+    return f"associations/{benchmark_id}/{mlcube_id}.yaml"
+
+
+def submit_branch(mlcube_id: str) -> str:
+    """The deterministic branch of a submission: re-running updates the same PR."""
+    return f"medperf/submit/{mlcube_id}"
+
+
+def associate_branch(benchmark_id: str, mlcube_id: str, attempt: int = 1) -> str:
+    """The branch of an association request; a new request after a rejection is attempt 2…"""
+    base = f"medperf/associate/{benchmark_id}/{mlcube_id}"
+    return base if attempt == 1 else f"{base}/{attempt}"
+
+
+def submission_marker(mlcube_id: str) -> str:
+    """The hidden marker in the body of a submission's PR."""
+    return f"<!-- medperf-action:submission mlcube={mlcube_id} -->"
+
+
+def association_marker(benchmark_id: str, mlcube_id: str) -> str:
+    """The hidden marker in the body of an association request's PR."""
+    return f"<!-- medperf-action:association benchmark={benchmark_id} mlcube={mlcube_id} -->"
+
+
+def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
+    """What a PR asks for, from its body's marker, else its head branch; None: not a request.
+
+    ("association", (benchmark, mlcube)) or ("submission", (mlcube,)). This says only what
+    the PR claims to be: whether an association request counts for its pair (its author
+    owns the mlcube) is `requests.counts_for_pair`'s question.
+    """
+    text = body or ""
+    if found := _ASSOCIATION_MARKER.search(text):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMISSION_MARKER.search(text):
+        return "submission", (found.group(1),)
+    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
+        return "association", (found.group(1), found.group(2))
+    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
+        return "submission", (found.group(1),)
+    return None
+
+
+def branch_attempt(head_ref: str, benchmark_id: str, mlcube_id: str) -> int | None:
+    """The attempt number of `associate_branch(benchmark_id, mlcube_id, n)`, if it is one."""
+    found = _ASSOCIATE_BRANCH.fullmatch(head_ref)
+    if found is None or (found.group(1), found.group(2)) != (benchmark_id, mlcube_id):
+        return None
+    return int(found.group(3)) if found.group(3) else 1
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """A registry file's YAML, as every command that writes one writes it."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a PR's changed file means for the registry."""
+
+    kind: str  # "mlcube" | "association" | "benchmark" | "registry" | "other"
+    path: str
+    ids: tuple[str, ...] = ()
+
+
+def classify(path: str) -> Change:
+    parts = PurePosixPath(path).parts
+    if len(parts) == 2 and parts[0] == "mlcubes" and parts[1].endswith(".yaml"):
+        return Change("mlcube", path, (parts[1][:-5],))
+    if len(parts) == 3 and parts[0] == "associations" and parts[2].endswith(".yaml"):
+        return Change("association", path, (parts[1], parts[2][:-5]))
+    if len(parts) == 2 and parts[0] == "benchmarks" and parts[1].endswith(".yaml"):
+        return Change("benchmark", path, (parts[1][:-5],))
+    if path == "registry.yaml":
+        return Change("registry", path)
+    return Change("other", path)

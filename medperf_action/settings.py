@@ -1,0 +1,79 @@
+"""What medperf-action reads from its environment, in one place.
+
+Every layer may ask here; nothing here imports the rest of the package but `errors`.
+
+| variable | what |
+|---|---|
+| `MEDPERF_ACTION_CACHE` | the cache folder (default `~/.cache/medperf-action`) |
+| `MEDPERF_REGISTRY` | the registry when `--registry` is not given |
+| `MEDPERF_REGISTRY_TOKEN` | the token that opens requests in the registry |
+| `GITHUB_TOKEN` | the token for everything else on GitHub |
+| `GITHUB_REPOSITORY` | this repository, under GitHub Actions |
+| `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medperf_action.errors import UsageError
+
+CACHE_ENV = "MEDPERF_ACTION_CACHE"
+DEBUG_ENV = "MEDPERF_ACTION_DEBUG"
+
+
+def cache_dir() -> Path:
+    """The cache folder: `$MEDPERF_ACTION_CACHE`, else `~/.cache/medperf-action`."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "medperf-action"
+
+
+def debug() -> bool:
+    return os.environ.get(DEBUG_ENV) == "1"
+
+
+def in_actions() -> bool:
+    """Whether this process runs as a GitHub Actions step."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def github_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:
+    """`--token`, else the environment's; a UsageError when there is neither."""
+    value = token or os.environ.get(env)
+    if not value:
+        raise UsageError(f"no GitHub token: pass --token or set {env}")
+    return value
+
+
+def registry_token(token: str | None) -> str | None:
+    """The token that opens requests in the registry: --token, $MEDPERF_REGISTRY_TOKEN,
+    then $GITHUB_TOKEN (in Actions the workflow's own token cannot fork another repo)."""
+    return token or os.environ.get("MEDPERF_REGISTRY_TOKEN") or os.environ.get("GITHUB_TOKEN")
+
+
+def this_repository(given: str | None = None) -> str | None:
+    """`given`, else `$GITHUB_REPOSITORY` (OWNER/REPO of the workflow's repository)."""
+    return given or os.environ.get("GITHUB_REPOSITORY") or None
+
+
+def registry_location(given: str | None) -> str:
+    """`--registry`, else `$MEDPERF_REGISTRY`, else (under Actions) this repository."""
+    location = given or os.environ.get("MEDPERF_REGISTRY")
+    if not location and in_actions():
+        location = os.environ.get("GITHUB_REPOSITORY")
+    if not location:
+        raise UsageError("--registry PATH|OWNER/REPO[@REF] is needed (or set $MEDPERF_REGISTRY)")
+    return location
+
+
+def commit_sha() -> str | None:
+    """The commit a GitHub Actions run is for ($GITHUB_SHA)."""
+    return os.environ.get("GITHUB_SHA") or None
+
+
+def run_id() -> str:
+    """The GitHub Actions run ($GITHUB_RUN_ID), or `local`."""
+    return os.environ.get("GITHUB_RUN_ID", "local")

@@ -1,0 +1,133 @@
+"""Approving an association: merge the PR at the verified head, then commit the status
+APPROVED (with approved_by and approved_at) on the default branch.
+
+Every step is idempotent: a PR merged already only gets its status committed; a status
+committed already is left alone. So re-running after a failure part-way leaves one merge
+and one status commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medperf_action.adapters.github.contents import read_file, update_file
+from medperf_action.adapters.github.pulls import PullState, merge_at, read_pull, remove_label
+from medperf_action.domain.registry.layout import association_path, dump_yaml
+from medperf_action.domain.registry.requests import Request
+from medperf_action.domain.validation import validate_file
+from medperf_action.domain.yamldoc import load_text
+from medperf_action.errors import DecisionRefused, GitHubError, RegistryInvalid, YamlError
+from medperf_action.text import now_iso
+from medperf_action.usecases.registry.context import Context
+
+#: A status commit is tried this often when the file keeps changing under it.
+COMMIT_ATTEMPTS = 3
+
+
+def approved(data: dict[str, Any], approved_by: str, approved_at: str) -> dict[str, Any]:
+    """The association file with status APPROVED, approved_by and approved_at after
+    created_at (the keys in the order a reader expects)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("approved_by", "approved_at"):
+            continue
+        out[key] = "APPROVED" if key == "status" else value
+        if key == "created_at":
+            out["approved_by"], out["approved_at"] = approved_by, approved_at
+    out.setdefault("approved_by", approved_by)
+    out.setdefault("approved_at", approved_at)
+    return out
+
+
+def commit_status(
+    ctx: Context, benchmark: str, mlcube: str, approved_by: str, number: int
+) -> str | None:
+    """Set the pair's file on the default branch to APPROVED; returns the commit's SHA, or
+    None when it already says APPROVED (a re-run, or a retried write that went through)."""
+    path = association_path(benchmark, mlcube)
+    where = f"{path} on {ctx.default_branch}"
+    for _attempt in range(COMMIT_ATTEMPTS):
+        current = read_file(ctx.repo, path, ctx.default_branch)
+        if current is None:
+            raise DecisionRefused(f"{where} is missing: the merge did not add it")
+        try:
+            data = load_text(current.text).data
+        except YamlError as exc:
+            raise RegistryInvalid(f"{where}: {exc}") from None
+        status = data.get("status") if isinstance(data, dict) else None
+        if status == "APPROVED":
+            return None
+        if status != "PENDING" or not isinstance(data, dict):
+            raise DecisionRefused(f"{where} is {status!r}, not PENDING")
+        text = dump_yaml(approved(data, approved_by, now_iso()))
+        validate_file(Path(path), "association", text=text, shown_as=path).raise_errors(
+            RegistryInvalid, f"the approved {path} would be invalid"
+        )
+        message = (
+            f"Approve the association of {mlcube} with {benchmark} (#{number})\n\n"
+            f"approved_by: {approved_by}"
+        )
+        try:
+            return update_file(ctx.repo, path, message, text, current.sha, ctx.default_branch)
+        except GitHubError as exc:
+            # 409/422: the file changed since it was read (or a retried PUT went through).
+            if exc.status in (409, 422):
+                continue
+            raise
+    raise GitHubError(f"{where} keeps changing; run again")
+
+
+def merge(ctx: Context, state: PullState, benchmark: str, mlcube: str) -> bool:
+    """Merge the PR at the head that was verified; False when it was merged already."""
+    if state.merged:
+        return False
+    try:
+        merge_at(
+            state,
+            f"Associate {mlcube} with {benchmark} (#{state.number})",
+            f"Requested by {state.author}.",
+        )
+    except GitHubError as exc:
+        # A retried merge whose first attempt went through answers 405; look again.
+        fresh = read_pull(ctx.repo, state.number)
+        if fresh.merged and fresh.head_sha == state.head_sha:
+            state.merged = True
+            return True
+        if exc.status == 409:
+            raise DecisionRefused(
+                f"#{state.number}: the head moved on from {state.head_sha[:12]} during the "
+                "merge; it must be verified again"
+            ) from None
+        raise
+    state.merged = True
+    return True
+
+
+def approve(
+    ctx: Context, state: PullState, benchmark: str, mlcube: str, approved_by: str
+) -> list[str]:
+    """Merge, commit APPROVED with approved_by/approved_at, drop the pending label."""
+    done = []
+    if merge(ctx, state, benchmark, mlcube):
+        done.append(f"merged #{state.number}")
+    sha = commit_status(ctx, benchmark, mlcube, approved_by, state.number)
+    if sha:
+        done.append(f"committed status APPROVED ({sha[:12]}) by {approved_by}")
+    if remove_label(state, ctx.config.labels["pending"]):
+        done.append(f"removed {ctx.config.labels['pending']}")
+    return done
+
+
+def policy_approver(ctx: Context, state: PullState, req: Request) -> str | None:
+    """`policy:same-owner` / `policy:allowlist` when the registry's policy approves."""
+    config = ctx.config
+    if config.policy == "allowlist":
+        if state.author.lower() in {u.lower() for u in config.allowlist}:
+            return "policy:allowlist"
+    elif config.policy == "same-owner" and req.benchmark and req.mlcube:
+        bench = ctx.base.benchmark(req.benchmark)
+        cube = ctx.base.mlcube(req.mlcube)
+        if str(bench.get("owner", "")).lower() == str(cube.get("owner", "")).lower():
+            return "policy:same-owner"
+    return None

@@ -1,0 +1,283 @@
+"""The checks `registry verify` makes of a request, each giving one `Check`.
+
+Nothing here trusts the PR: its files are read at its head through the API (never checked
+out, imported or run), and everything they claim is checked against the registry's
+default branch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medperf_action.adapters.files.download import fetch
+from medperf_action.adapters.github.contents import RepoFiles
+from medperf_action.domain.findings import Finding
+from medperf_action.domain.metrics import differences
+from medperf_action.domain.registry.layout import association_path, classify, mlcube_path
+from medperf_action.domain.registry.reader import Registry
+from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
+from medperf_action.domain.validation import validate_file, validate_path
+from medperf_action.domain.yamldoc import load_text
+from medperf_action.errors import GitHubError, MedperfError, RegistryInvalid, YamlError
+from medperf_action.text import Log, shorten
+
+MAX_DETAIL = 4000
+SCHEMA_KINDS = {
+    "mlcube": "mlcube-entry",
+    "association": "association",
+    "benchmark": "benchmark",
+    "registry": "registry",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "detail": shorten(self.detail, MAX_DETAIL),
+        }
+
+
+def _findings_text(findings: list[Finding], limit: int = 20) -> str:
+    lines = [f.text() for f in findings[:limit]]
+    if len(findings) > limit:
+        lines.append(f"... and {len(findings) - limit} more")
+    return "\n".join(lines)
+
+
+def check_schema(
+    head: RepoFiles, req: Request, sha: str
+) -> tuple[Check, dict[str, dict[str, Any]]]:
+    """Every changed file, read at the PR's head, against its schema and the id rules."""
+    errors: list[Finding] = []
+    missing: list[str] = []
+    data: dict[str, dict[str, Any]] = {}
+    checked = 0
+    for change in req.changes:
+        kind = SCHEMA_KINDS.get(classify(change.path).kind)
+        if change.status == "removed" or kind is None:
+            continue
+        try:
+            text = head.read(change.path)
+        except GitHubError as exc:
+            missing.append(str(exc))
+            continue
+        if text is None:
+            missing.append(f"{change.path}: not found at the PR's head {sha[:12]}")
+            continue
+        checked += 1
+        report = validate_file(Path(change.path), kind, text=text, shown_as=change.path)
+        errors.extend(report.errors)
+        if not report.errors:
+            loaded = load_text(text).data
+            if isinstance(loaded, dict):
+                data[change.path] = loaded
+    if errors or missing:
+        detail = "\n".join([*missing, _findings_text(errors)]).strip()
+        return Check("schema", False, detail), data
+    return Check("schema", True, f"{checked} file(s) valid at {sha[:12]}"), data
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def summary_problems(entry: dict[str, Any], benchmark_id: str, mlcube_id: str) -> list[str]:
+    """Where the execution summary disagrees with the request it is part of.
+
+    Only `result.metrics` is compared with the registry's re-run, but the summary is shown
+    in the PR and committed on approval, so it must say the same: `summary.metrics.candidate`
+    equal to `result.metrics`, `summary.passed` to `result.passed`, and the summary's
+    candidate cube and benchmark the request's own."""
+    result, summary = _object(entry.get("result")), _object(entry.get("summary"))
+    problems = []
+    metrics = _object(summary.get("metrics"))
+    differ = differences(metrics.get("candidate"), result.get("metrics"))
+    if differ:
+        shown = ", ".join(differ[:10]) + (f" and {len(differ) - 10} more" if differ[10:] else "")
+        problems.append(
+            f"summary.metrics.candidate differs from result.metrics ({shown}): the summary "
+            "must report the metrics the request reports"
+        )
+    if summary.get("passed") != result.get("passed"):
+        problems.append(
+            f"summary.passed is {summary.get('passed')!r}, but result.passed is "
+            f"{result.get('passed')!r}"
+        )
+    candidate = _object(_object(summary.get("cubes")).get("candidate"))
+    if candidate.get("id") != mlcube_id:
+        problems.append(
+            f"summary.cubes.candidate.id is {candidate.get('id')!r}, but the request is for "
+            f"the mlcube {mlcube_id!r}"
+        )
+    bench = _object(summary.get("benchmark"))
+    if bench.get("id") != benchmark_id:
+        problems.append(
+            f"summary.benchmark.id is {bench.get('id')!r}, but the request is for the "
+            f"benchmark {benchmark_id!r}"
+        )
+    return problems
+
+
+def _entry_problems(entry: dict[str, Any], author: str, b: str, m: str) -> list[str]:
+    """What the request's own file says wrong: status, initiator, result, summary."""
+    problems = []
+    if entry.get("status") != "PENDING":
+        problems.append(f"status is {entry.get('status')!r}; a request is PENDING")
+    if str(entry.get("initiated_by", "")).lower() != author.lower():
+        problems.append(
+            f"initiated_by is {entry.get('initiated_by')!r}, but the PR was opened by {author}"
+        )
+    if (entry.get("result") or {}).get("passed") is not True:
+        problems.append("the reported test did not pass (result.passed is not true)")
+    return problems + summary_problems(entry, b, m)
+
+
+def _registered_problems(
+    base: Registry, author: str, b: str, m: str
+) -> tuple[list[str], bool, str | None]:
+    """What the default branch says against the pair: (problems, runnable, mlcube owner)."""
+    problems = []
+    runnable = True
+    owner: str | None = None
+    try:
+        bench = base.benchmark(b)
+        if bench.get("approval_status") != "APPROVED":
+            problems.append(
+                f"benchmark {b} is {bench.get('approval_status')}; "
+                "models associate only with an APPROVED benchmark"
+            )
+    except RegistryInvalid as exc:
+        problems.append(f"benchmark {b}: {exc}")
+        runnable = False
+    try:
+        cube = base.mlcube(m)
+        owner = str(cube.get("owner", "")) or None
+        if cube.get("role") != "model":
+            problems.append(f"mlcube {m} has role {cube.get('role')!r}; only a model associates")
+            runnable = False
+        if str(cube.get("owner", "")).lower() != author.lower():
+            problems.append(
+                f"mlcube {m} belongs to {cube.get('owner')}; only its owner requests its "
+                "associations"
+            )
+    except RegistryInvalid as exc:
+        problems.append(f"mlcube {m}: {exc} (submit it, and have it merged, first)")
+        runnable = False
+    if base.source.read(association_path(b, m)) is not None:
+        problems.append(
+            f"the default branch already holds associations/{b}/{m}.yaml "
+            "(an approved pair is never requested again)"
+        )
+    return problems, runnable, owner
+
+
+def check_association(
+    base: Registry,
+    req: Request,
+    entry: dict[str, Any],
+    author: str,
+    open_requests: Callable[[], list[RequestPull]],
+    number: int,
+) -> tuple[Check, bool]:
+    """The registry's rules for a request; also whether the pair can be re-run."""
+    assert req.benchmark is not None and req.mlcube is not None
+    b, m = req.benchmark, req.mlcube
+    problems = _entry_problems(entry, author, b, m)
+    registered, runnable, owner = _registered_problems(base, author, b, m)
+    problems += registered
+    # Only the requests that count for the pair (the owner's) block it: anybody else's PR
+    # carrying the pair's marker does not.
+    others = [r.number for r in pair_requests(open_requests(), b, m, owner) if r.number != number]
+    if others:
+        problems.append(
+            "another request for this pair is open: " + ", ".join(f"#{n}" for n in others)
+        )
+    if problems:
+        return Check("rules", False, "; ".join(problems)), runnable
+    detail = (
+        f"PENDING request by {author}; benchmark {b} is APPROVED; mlcube {m} is "
+        f"{author}'s submitted model; no other request for the pair"
+    )
+    return Check("rules", True, detail), runnable
+
+
+def check_submission(base: Registry, req: Request, entry: dict[str, Any], author: str) -> Check:
+    assert req.mlcube is not None
+    problems = []
+    owner = str(entry.get("owner", ""))
+    if owner.lower() != author.lower():
+        problems.append(f"owner is {owner!r}, but the PR was opened by {author}")
+    held = base.source.read(mlcube_path(req.mlcube))
+    if held is not None:
+        try:
+            current = load_text(held).data
+        except YamlError:
+            current = None
+        holder = current.get("owner") if isinstance(current, dict) else None
+        if holder is None or str(holder).lower() != owner.lower():
+            problems.append(
+                f"the id {req.mlcube} is held by {holder!r} on the default branch; "
+                "a submission never takes over another owner's id"
+            )
+    if problems:
+        return Check("rules", False, "; ".join(problems))
+    what = "an update of" if held is not None else "a new"
+    return Check("rules", True, f"{what} mlcube owned by {owner}, the PR's author")
+
+
+def _assets(entry: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    for name, asset in (entry.get("assets") or {}).items():
+        yield f"assets.{name}", asset["url"], asset["sha256"]
+    archive = (entry.get("image") or {}).get("archive")
+    if archive:
+        yield "image.archive", archive["url"], archive["sha256"]
+
+
+def check_assets(entry: dict[str, Any], log: Log) -> Check:
+    """Download every asset into a fresh folder (a warm cache proves nothing about what the
+    URL serves) and check its SHA-256; then validate the downloaded manifest."""
+    if "path" in entry:
+        return Check("assets", False, "a `path:` entry works only in a local registry")
+    problems, done = [], []
+    with tempfile.TemporaryDirectory(prefix="medperf-verify-") as tmp:
+        manifest = None
+        for name, url, sha in _assets(entry):
+            log(f"verify: download {name} {url}")
+            try:
+                got = fetch(url, sha, cache=Path(tmp) / "cache", name=name)
+            except MedperfError as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            done.append(name)
+            if name == "assets.mlcube":
+                # MedPerf's two formats, told apart by the published file's name.
+                is_config = url.rsplit("/", 1)[-1] == "container_config.yaml"
+                where = "container_config.yaml" if is_config else "mlcube/mlcube.yaml"
+                manifest = Path(tmp) / "cube" / where
+                manifest.parent.mkdir(parents=True)
+                shutil.copyfile(got.path, manifest)
+        if manifest is not None:
+            report = validate_path(manifest, role=entry.get("role"), manifest_only=True)
+            for finding in report.errors:
+                problems.append(f"the published mlcube.yaml: {finding.body()}")
+    reference = (entry.get("image") or {}).get("reference")
+    note = f"; image {reference} is pinned by digest (pulled when run)" if reference else ""
+    if problems:
+        return Check("assets", False, "; ".join(problems))
+    return Check(
+        "assets",
+        True,
+        f"{len(done)} asset(s) downloaded, SHA-256 matched: {', '.join(done)}" + note,
+    )

@@ -1,0 +1,201 @@
+"""`registry report`: the verification of a PR, posted by the privileged workflow.
+
+Runs under `workflow_run`, after the unprivileged `registry verify`, and never checks out
+or runs PR code. It reads the verification report from the artifact as untrusted data,
+re-checks what it can check cheaply itself (which files the PR changes), posts one sticky
+comment and sets the verified or verification-failed label.
+
+The sticky comment binds the verification to a commit: its second line is
+`<!-- medperf-action:verified head=SHA passed=true|false -->`. An approval is carried out
+only when that comment (written by the token's own identity) says the PR's current head
+passed (`on_label.py`), and the merge itself is pinned to that head, so a push after the
+verification can never be merged unverified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medperf_action.adapters.github.pulls import (
+    PullState,
+    add_label,
+    changed_files,
+    open_pulls_from,
+    read_pull,
+    remove_label,
+    upsert_comment,
+)
+from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.requests import Request, analyse
+from medperf_action.errors import ReportInvalid, UsageError
+from medperf_action.text import md, md_code
+from medperf_action.usecases.registry.approval import approve, policy_approver
+from medperf_action.usecases.registry.artifact import load_report, render_markdown
+from medperf_action.usecases.registry.context import Context
+
+BINDING = re.compile(r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false) -->$")
+
+
+def binding_line(head_sha: str, passed: bool) -> str:
+    return f"<!-- medperf-action:verified head={head_sha} passed={str(passed).lower()} -->"
+
+
+@dataclass
+class Reported:
+    pr: int
+    passed: bool
+    actions: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def _pr_from_event(ctx: Context, event: dict[str, Any]) -> tuple[int | None, str | None, str]:
+    """(PR number, head SHA, conclusion) of a workflow_run event. GitHub leaves
+    `pull_requests` empty for a PR from a fork, so the PR is then found by its head."""
+    run = event.get("workflow_run")
+    if not isinstance(run, dict):
+        raise UsageError("--event: not a workflow_run event (no workflow_run)")
+    head_sha = run.get("head_sha")
+    conclusion = str(run.get("conclusion") or "")
+    pulls = run.get("pull_requests") or []
+    if pulls:
+        return int(pulls[0]["number"]), head_sha, conclusion
+    owner = ((run.get("head_repository") or {}).get("owner") or {}).get("login")
+    branch = run.get("head_branch")
+    if not owner or not branch:
+        return None, head_sha, conclusion
+    found = [p.number for p in open_pulls_from(ctx.repo, owner, branch) if p.head_sha == head_sha]
+    return (found[0] if found else None), head_sha, conclusion
+
+
+def _untrusted(doc: dict[str, Any], ctx: Context, pr: int, run_head: str | None) -> str | None:
+    """Why the report cannot be about this PR and this run, if it cannot."""
+    if doc["pr"] != pr:
+        return f"the report is about #{doc['pr']}, not #{pr}"
+    if doc["registry"].lower() != ctx.name.lower():
+        return f"the report is about {doc['registry']}, not {ctx.name}"
+    if run_head is not None and doc["head_sha"] != run_head:
+        return f"the report is about {doc['head_sha'][:12]}, the run verified {run_head[:12]}"
+    return None
+
+
+def _verdict(doc: dict[str, Any], req: Request, conclusion: str) -> tuple[bool, list[str]]:
+    """Whether the verification passed, as the registry sees it, and the notes why not."""
+    notes = []
+    passed = bool(doc["passed"]) and all(c["passed"] for c in doc["checks"])
+    passed = passed and all(r["passed"] for r in doc["metrics"]) and req.kind != "other"
+    if not req.allowed or (req.kind, req.benchmark, req.mlcube) != (
+        doc["kind"],
+        doc["benchmark"],
+        doc["mlcube"],
+    ):
+        passed = False
+        why = (
+            md("; ".join(req.problems))
+            if not req.allowed
+            else "the PR's files do not make the request the report describes"
+        )
+        notes.append("❌ **Checked again by the registry:** " + why)
+    if conclusion not in ("success", "") and passed:
+        passed = False
+        notes.append(f"❌ The verify run concluded {md_code(conclusion)}.")
+    return passed, notes
+
+
+def report(
+    ctx: Context, folder: Path, pr: int | None, event: dict[str, Any] | None = None
+) -> Reported:
+    """Post the verification of PR `pr` (from the event, never from the artifact)."""
+    run_head, conclusion = None, "success"
+    if event is not None:
+        found, run_head, conclusion = _pr_from_event(ctx, event)
+        if pr is not None and found is not None and found != pr:
+            raise UsageError(f"--pr {pr}, but the event's run verified #{found}")
+        pr = pr or found
+    if pr is None:
+        raise UsageError("no pull request: pass --pr N (or an --event that names one)")
+    state = read_pull(ctx.repo, pr)
+    if state.state != "open":
+        return Reported(pr, False, message=f"#{pr} is {state.state}: nothing to report")
+    try:
+        doc = load_report(folder)
+    except ReportInvalid as exc:
+        _mark_failed(ctx, state, f"The verification report cannot be used: {exc}")
+        raise
+    refusal = _untrusted(doc, ctx, pr, run_head)
+    if refusal:
+        _mark_failed(ctx, state, f"The verification report cannot be used: {refusal}.")
+        raise ReportInvalid(f"refused: {refusal}")
+    if doc["head_sha"] != state.head_sha:
+        return Reported(
+            pr,
+            False,
+            message=(
+                f"#{pr}: stale report (verified {doc['head_sha'][:12]}, the head is now "
+                f"{state.head_sha[:12]}); the newer run reports instead. Nothing changed."
+            ),
+        )
+    # What can be checked without running anything is checked again here.
+    req = analyse(changed_files(state), state.base_ref, ctx.default_branch)
+    passed, notes = _verdict(doc, req, conclusion)
+    approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
+    if approver:
+        notes.append(
+            f"✅ Approved by the registry's approval policy ({approver.split(':')[1]}): "
+            "merged, and the status APPROVED committed on the default branch."
+        )
+    result = Reported(pr, passed)
+    result.actions += _post(ctx, state, dict(doc, passed=passed), notes)
+    if (
+        req.kind == "association"
+        and not approver
+        and add_label(state, ctx.config.labels["pending"])
+    ):
+        # A requester without triage access cannot label their own request: the registry
+        # marks it pending here, where listings and the committee look for it.
+        result.actions.append(f"added {ctx.config.labels['pending']}")
+    if approver and req.benchmark and req.mlcube:
+        add_label(state, ctx.config.labels["approved"])
+        result.actions += approve(ctx, state, req.benchmark, req.mlcube, approver)
+    result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
+    return result
+
+
+def _post(ctx: Context, state: PullState, shown: dict[str, Any], notes: list[str]) -> list[str]:
+    """The sticky comment and the verified / verification-failed label."""
+    labels = ctx.config.labels
+    passed = bool(shown["passed"])
+    body = (
+        binding_line(state.head_sha, passed)
+        + "\n"
+        + render_markdown(shown, ctx.config, tuple(notes))
+    )
+    actions = [f"comment {upsert_comment(state, VERIFY_MARKER, body, ctx.identity())}"]
+    good, bad = (
+        (labels["verified"], labels["verification_failed"])
+        if passed
+        else (labels["verification_failed"], labels["verified"])
+    )
+    if add_label(state, good):
+        actions.append(f"added {good}")
+    if remove_label(state, bad):
+        actions.append(f"removed {bad}")
+    return actions
+
+
+def _mark_failed(ctx: Context, state: PullState, why: str) -> None:
+    """Fail closed: a report that cannot be trusted leaves the PR unverified."""
+    body = "\n".join(
+        [
+            binding_line(state.head_sha, False),
+            f"### medperf-action verification of #{state.number}: failed ❌",
+            "",
+            md(why),
+            "",
+        ]
+    )
+    upsert_comment(state, VERIFY_MARKER, body, ctx.identity())
+    add_label(state, ctx.config.labels["verification_failed"])
+    remove_label(state, ctx.config.labels["verified"])

@@ -1,0 +1,149 @@
+"""`registry verify --pr N`: a registry PR checked without trusting anything in it.
+
+Runs under `pull_request` in the registry repository: a read-only token, no secrets. Every
+file the PR changes is read at the PR's head through the API (`checks.check_schema`); a
+submission's assets are downloaded and hash-checked; an association's compatibility test
+is run again by the registry, in the sandboxed containers, with the benchmark and the
+mlcube from the default branch, and every reported metric is compared with the re-run's
+within the registry's tolerance. The execution summary, which the PR shows and an
+approval commits, must agree with the reported result (`checks.summary_problems`).
+
+The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from medperf_action import __version__
+from medperf_action.adapters.github.client import connect
+from medperf_action.adapters.github.contents import RepoFiles, default_branch, repository
+from medperf_action.adapters.github.pulls import changed_files, read_pull
+from medperf_action.domain.metrics import compare
+from medperf_action.domain.registry.config import RegistryConfig
+from medperf_action.domain.registry.reader import Registry
+from medperf_action.domain.registry.requests import Request, analyse
+from medperf_action.errors import MedperfError
+from medperf_action.text import Log, now_iso, silent
+from medperf_action.usecases.compat_test.engine import run_workflow
+from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.registries import list_requests
+from medperf_action.usecases.registry.checks import (
+    Check,
+    check_assets,
+    check_association,
+    check_schema,
+    check_submission,
+)
+
+
+@dataclass
+class Verification:
+    registry: str
+    pr: int
+    head_sha: str
+    author: str
+    request: Request
+    checks: list[Check] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    config: RegistryConfig = field(default_factory=RegistryConfig)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks) and all(r["passed"] for r in self.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        req = self.request
+        return {
+            "schema_version": 1,
+            "tool": {"name": "medperf-action", "version": __version__},
+            "registry": self.registry,
+            "pr": self.pr,
+            "head_sha": self.head_sha,
+            "author": self.author,
+            "kind": req.kind,
+            "benchmark": req.benchmark,
+            "mlcube": req.mlcube,
+            "checks": [c.as_dict() for c in self.checks],
+            "metrics": self.rows,
+            "passed": self.passed,
+            "created_at": now_iso(),
+        }
+
+
+def _rerun(
+    base: Registry,
+    req: Request,
+    entry: dict[str, Any],
+    config: RegistryConfig,
+    token: str,
+    log: Log,
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The compatibility test, run again by the registry in the sandboxed containers, and
+    its metrics next to the reported ones."""
+    reported = (entry.get("result") or {}).get("metrics")
+    opts = Options(
+        model_id=req.mlcube,
+        registry=base,  # the default branch, already read for the checks
+        benchmark=req.benchmark,
+        registry_token=token,
+        log=log,
+    )
+    start = time.perf_counter()
+    try:
+        outcome = run_workflow(opts)
+    except MedperfError as exc:
+        rows, _, _ = compare(config, reported, {})
+        return [Check("rerun", False, f"the registry's re-run failed: {exc}")], rows
+    ran = Check(
+        "rerun",
+        True,
+        f"the compatibility test ran again on benchmark {req.benchmark} with mlcube "
+        f"{req.mlcube} from {base.description} in {time.perf_counter() - start:.1f} s",
+    )
+    rows, passed, detail = compare(config, reported, outcome.summary["metrics"]["candidate"])
+    return [ran, Check("metrics", passed, detail)], rows
+
+
+def verify(pr: int, registry: str, token: str, *, log: Log = silent) -> Verification:
+    """Check PR `pr` of `registry`; never writes to GitHub."""
+    gh = connect(token)
+    repo = repository(gh, registry)
+    default = default_branch(repo)
+    state = read_pull(repo, pr)
+    req = analyse(changed_files(state), state.base_ref, default)
+    base = Registry(RepoFiles(repo, default))
+    result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
+    if req.kind == "other":
+        result.checks.append(Check("request", False, "; ".join(req.problems)))
+        return result
+    detail = "; ".join(req.problems) or f"{req.path} ({req.kind}), and nothing else"
+    result.checks.append(Check("allowed-changes", req.allowed, detail))
+    if req.path is None:
+        return result
+    if state.head_repo is None:
+        result.checks.append(Check("schema", False, "the PR's head repository is gone"))
+        return result
+    head = RepoFiles(repository(gh, state.head_repo), state.head_sha)
+    schema, data = check_schema(head, req, state.head_sha)
+    result.checks.append(schema)
+    entry = data.get(req.path)
+    if entry is None:
+        return result
+    if req.kind == "submission":
+        result.checks.append(check_submission(base, req, entry, state.author))
+        result.checks.append(check_assets(entry, log))
+        return result
+    rules, runnable = check_association(
+        base, req, entry, state.author, lambda: list_requests(repo, default, "open"), pr
+    )
+    result.checks.append(rules)
+    if not runnable or not req.allowed:
+        why = rules.detail if not runnable else "the PR changes files a request may not change"
+        result.checks.append(Check("rerun", False, "not run: " + why))
+        return result
+    checks, result.rows = _rerun(base, req, entry, result.config, token, log)
+    result.checks.extend(checks)
+    return result
