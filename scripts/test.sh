@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian machine (run as root): installs what the
 # tests need (Python venv + test extras, Docker Engine + the python:3.11-slim base image,
 # Debian's docker-registry),
-# then runs ruff and pytest. Extra arguments go to pytest.
+# then runs ruff, the layering contract (import-linter), mypy and pytest. Extra arguments
+# go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,12 @@ fi
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+
+echo "== import-linter (the layers: docs/architecture.md)"
+.venv/bin/lint-imports
+
+echo "== mypy"
+.venv/bin/mypy
 
 echo "== pytest"
 set +e

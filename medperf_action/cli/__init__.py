@@ -85,7 +85,10 @@ class CommandLine(MainGroup):
         limit = formatter.width - 6 - max(len(name) for name, _ in rows)
         with formatter.section("Commands"):
             formatter.write_dl(
-                [(name, click.utils.make_default_short_help(text, limit)) for name, text in rows]
+                [
+                    (name, click.Command(name, help=text).get_short_help_str(limit))
+                    for name, text in rows
+                ]
             )
 
 

@@ -10,6 +10,7 @@ import click
 
 from medperf_action.adapters import ci
 from medperf_action.adapters.files.atomic import read_json_object
+from medperf_action.adapters.github.proposals import Proposed
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
 from medperf_action.errors import UsageError
@@ -121,13 +122,7 @@ def associate_command(
     token = registry_token(token)
     reg = open_registry(registry, token)
     if when_submitted and not reg.has_mlcube(mlcube_id):
-        ci.annotate(
-            "notice",
-            f"{mlcube_id} is not on the registry's default branch yet: request the "
-            "association once the committee has merged the submission (run `associate` "
-            "again then)",
-        )
-        ci.set_output("association-status", "WAITING-FOR-SUBMISSION")
+        _waiting_for_submission(mlcube_id)
         return
     opts = Options(
         model=model,
@@ -157,13 +152,26 @@ def associate_command(
     if proposed is None:
         err("not requested")
         sys.exit(1)
+    _requested(proposed, record)
+
+
+def _waiting_for_submission(mlcube_id: str) -> None:
+    ci.annotate(
+        "notice",
+        f"{mlcube_id} is not on the registry's default branch yet: request the association "
+        "once the committee has merged the submission (run `associate` again then)",
+    )
+    ci.set_output("association-status", "WAITING-FOR-SUBMISSION")
+
+
+def _requested(proposed: Proposed, record: dict[str, Any]) -> None:
     out(f"association requested: {proposed.url}")
-    ci.set_output("association-pr-url", proposed.url)
     if not proposed.labelled:
         err(
             "note: your token may not label pull requests in the registry; the registry's "
             "workflow labels the request when it verifies it"
         )
+    ci.set_output("association-pr-url", proposed.url)
     ci.set_output("pr-url", proposed.url)
     ci.set_output("association-status", "PENDING")
     if record:

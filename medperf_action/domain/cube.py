@@ -144,32 +144,41 @@ def _mapping(value: Any) -> dict[Any, Any]:
 def cube_from_data(manifest: Path, data: Any) -> Cube:
     """Build the model from loaded manifest data. Tolerant: the schema reports bad shapes."""
     data = _mapping(data)
-    tasks: dict[str, Task] = {}
     if manifest.name == "container_config.yaml" or "container_type" in data:
-        for name, raw in _mapping(data.get("tasks")).items():
-            raw = _mapping(raw)
-            run_args = _mapping(raw.get("run_args"))
-            command = run_args.get("command")
-            if isinstance(command, str):
-                command = shlex.split(command)
-            elif not isinstance(command, list):
-                command = None
-            tasks[str(name)] = Task(
-                str(name),
-                _params(raw.get("input_volumes")),
-                _params(raw.get("output_volumes")),
-                command=[str(c) for c in command] if command else None,
-                run_args=run_args,
-            )
-        image = data.get("image")
-        return Cube(
-            "container-config",
-            manifest,
-            name=str(manifest.parent.name),
-            image=image if isinstance(image, str) else "",
-            tasks=tasks,
-            container_type=str(data.get("container_type", "DockerImage")),
+        return _container_config(manifest, data)
+    return _mlcube(manifest, data)
+
+
+def _container_config(manifest: Path, data: dict[Any, Any]) -> Cube:
+    tasks: dict[str, Task] = {}
+    for name, raw in _mapping(data.get("tasks")).items():
+        raw = _mapping(raw)
+        run_args = _mapping(raw.get("run_args"))
+        command = run_args.get("command")
+        if isinstance(command, str):
+            command = shlex.split(command)
+        elif not isinstance(command, list):
+            command = None
+        tasks[str(name)] = Task(
+            str(name),
+            _params(raw.get("input_volumes")),
+            _params(raw.get("output_volumes")),
+            command=[str(c) for c in command] if command else None,
+            run_args=run_args,
         )
+    image = data.get("image")
+    return Cube(
+        "container-config",
+        manifest,
+        name=str(manifest.parent.name),
+        image=image if isinstance(image, str) else "",
+        tasks=tasks,
+        container_type=str(data.get("container_type", "DockerImage")),
+    )
+
+
+def _mlcube(manifest: Path, data: dict[Any, Any]) -> Cube:
+    tasks: dict[str, Task] = {}
     for name, raw in _mapping(data.get("tasks")).items():
         raw = _mapping(raw)
         params = _mapping(raw.get("parameters"))

@@ -117,9 +117,8 @@ def _explain(error: ValidationError) -> tuple[str, str | None]:
     if kw in _SIGNS:
         return "out of range", f"a number {_SIGNS[str(kw)]} {error.validator_value}"
     if kw == "enum":
-        return "value not allowed", "one of " + ", ".join(
-            json.dumps(v) for v in error.validator_value
-        )
+        choices = error.validator_value if isinstance(error.validator_value, list) else []
+        return "value not allowed", "one of " + ", ".join(json.dumps(v) for v in choices)
     if kw == "const":
         return "value not allowed", json.dumps(error.validator_value)
     if kw == "pattern":
@@ -136,7 +135,8 @@ def _problems_of(error: ValidationError, doc: Document) -> list[SchemaProblem]:
     path: KeyPath = tuple(error.absolute_path)
     kw = error.validator
     if kw in ("additionalProperties", "unevaluatedProperties"):
-        allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
         return [
             (
                 (*path, key),

@@ -69,8 +69,8 @@ def batches(steps: list[Step], jobs: int) -> list[list[Step]]:
     """Consecutive `test` steps together, up to `jobs` at a time; every other step alone."""
     out: list[list[Step]] = []
     for step in steps:
-        last = out[-1] if out else None
-        together = jobs > 1 and last is not None and len(last) < jobs
+        last = out[-1] if out else []
+        together = jobs > 1 and 0 < len(last) < jobs
         if together and step.argv[0] == "test" and last[0].argv[0] == "test":
             last.append(step)
         else:

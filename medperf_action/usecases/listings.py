@@ -41,8 +41,7 @@ from medperf_action.text import iso, parse_time, table
 from medperf_action.usecases.registries import github_repo, list_requests, open_registry
 
 if TYPE_CHECKING:
-    from github import Github
-    from github.Repository import Repository
+    from medperf_action.adapters.github.client import Github, Repository
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: On equal times, an approval outranks a rejection, which outranks a request.

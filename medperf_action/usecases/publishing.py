@@ -25,7 +25,7 @@ from medperf_action.settings import github_token
 from medperf_action.text import Log, silent
 
 if TYPE_CHECKING:
-    from github.GitRelease import GitRelease
+    from medperf_action.adapters.github.client import GitRelease
 
 CHECKSUMS = "checksums.sha256"
 RELEASE_JSON = "release.json"

@@ -14,8 +14,7 @@ from medperf_action.domain.registry.requests import RequestPull, request_of
 from medperf_action.errors import UsageError
 
 if TYPE_CHECKING:
-    from github import Github
-    from github.Repository import Repository
+    from medperf_action.adapters.github.client import Github, Repository
 
 
 def open_registry(

@@ -34,7 +34,19 @@ try:
 except ImportError:  # pragma: no cover - Python built without lzma
     _DECOMPRESSION_ERRORS = (zlib.error,)
 # What tarfile and the decompressors raise on a corrupt, truncated or non-tar file.
-_CORRUPT_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError, *_DECOMPRESSION_ERRORS)
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    ValueError,
+    *_DECOMPRESSION_ERRORS,
+)
+_CORRUPT_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    ValueError,
+    *_DECOMPRESSION_ERRORS,
+)
 
 
 class _DestinationExists(DiskError):
@@ -284,7 +296,7 @@ def _write(tar: tarfile.TarFile, plan: _Plan, root: Path, label: str) -> None:
         for directory, info in reversed(directories):
             os.chmod(directory, (info.mode & 0o755) | 0o700)
             _set_mtime(directory, info)
-    except (tarfile.TarError, EOFError, ValueError, *_DECOMPRESSION_ERRORS) as exc:
+    except _UNREADABLE as exc:
         raise ArchiveUnsafe(f"{label} is corrupt or truncated: {exc}") from exc
     except OSError as exc:
         raise DiskError(f"cannot extract {label}: {exc}") from exc

@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from medperf_action.errors import DiskError, InvalidInput
 
@@ -25,14 +25,14 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return sha256_stream(f)
 
 
-def sha256_stream(f: BinaryIO) -> str:
+def sha256_stream(f: io.RawIOBase) -> str:
     if hasattr(hashlib, "file_digest"):  # Python 3.11+
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        return str(hashlib.file_digest(f, "sha256").hexdigest())
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
     while True:
-        n = f.readinto(buffer)  # type: ignore[attr-defined]
+        n = f.readinto(buffer)
         if not n:
             break
         digest.update(view[:n])

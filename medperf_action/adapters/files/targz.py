@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import queue
@@ -51,7 +52,6 @@ PROBE_SLICES = 4
 PROBE_SLICE_SIZE = 4096
 PROBE_RATIO = 0.9
 """A region is deflated when its sample compresses to less than this fraction."""
-TAR_FORMAT = tarfile.GNU_FORMAT
 TAR_MTIME = 0
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
@@ -235,11 +235,11 @@ def worth_compressing(region: bytes | bytearray | memoryview) -> bool:
     return len(zlib.compress(sample, 1)) < len(sample) * PROBE_RATIO
 
 
-def _read_full(file: BinaryIO, view: memoryview) -> int:
+def _read_full(file: io.RawIOBase, view: memoryview) -> int:
     """Fill ``view`` unless the file ends first; returns the bytes read."""
     got = 0
     while got < len(view):
-        n = file.readinto(view[got:])  # type: ignore[attr-defined]
+        n = file.readinto(view[got:])
         if not n:
             break
         got += n
@@ -334,14 +334,14 @@ def _kind_name(mode: int) -> str:
     return "an unknown kind of file"
 
 
-def _open_regular(path: Path) -> BinaryIO:
+def _open_regular(path: Path) -> io.FileIO:
     """Open a file for reading, refusing one that became a symlink or a special file since
     the folder was listed (it would smuggle in content from elsewhere)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise PackageError(f"{path} changed while it was being packaged")
-        return open(fd, "rb", buffering=0)
+        return io.FileIO(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
@@ -361,7 +361,7 @@ def _tar_header(entry: Entry) -> bytes:
     else:
         info.type = tarfile.REGTYPE
         info.size = entry.size
-    return info.tobuf(TAR_FORMAT, "utf-8", "surrogateescape")
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
 @dataclass
@@ -398,7 +398,7 @@ class _TarStream:
         with _open_regular(entry.path) as f:
             while remaining:
                 want = view[: min(len(view), remaining)]
-                got = _read_full(f, want)  # type: ignore[arg-type]
+                got = _read_full(f, want)
                 if got < len(want):
                     raise PackageError(f"{entry.path} shrank while it was being packaged")
                 self.emit(want, worth_compressing(want))

@@ -22,9 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from medperf_action.errors import GitHubError
 from medperf_action.settings import github_token
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the PyGithub types the use cases hold, named here for them
     from github import Github
+    from github.GitRelease import GitRelease
+    from github.IssueComment import IssueComment
+    from github.PullRequest import PullRequest
     from github.Repository import Repository
+
+__all__ = ["GitRelease", "Github", "IssueComment", "PullRequest", "Repository"]
 
 DEFAULT_API_URL = "https://api.github.com"
 #: The identity of `GITHUB_TOKEN`, which cannot read GET /user itself.

@@ -9,6 +9,7 @@ and the reference, per-task times and exit codes, and the tool's version.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 import uuid
@@ -218,7 +219,7 @@ def _steps(
         return runner.run(ev, "evaluate", {"predictions": preds, "labels": labels}, key)
 
     evaluated = _parallel(
-        pool, {k: (lambda k=k: evaluate(k)) for k in ("candidate", "reference_model")}
+        pool, {k: functools.partial(evaluate, k) for k in ("candidate", "reference_model")}
     )
     metrics_out = main_output(ev.cube, "evaluate", file=True)
     results = {k: evaluated[k].outputs[metrics_out] for k in evaluated}

@@ -15,8 +15,7 @@ from medperf_action.errors import UsageError
 from medperf_action.settings import this_repository
 
 if TYPE_CHECKING:
-    from github import Github
-    from github.Repository import Repository
+    from medperf_action.adapters.github.client import Github, Repository
 
 
 def check_repo_name(name: str | None, option: str = "--registry") -> str:

@@ -44,7 +44,7 @@ from medperf_action.usecases.registry.context import Context, check_repo_name, o
 from medperf_action.usecases.registry.report import BINDING
 
 if TYPE_CHECKING:
-    from github.IssueComment import IssueComment
+    from medperf_action.adapters.github.client import IssueComment
 
 LABEL_MARKER = "<!-- medperf-action:on-label {key} -->"
 
