@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_CUBE_FAILED = 3

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,12 @@ TEST_ARGS = [
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Path:
-    return tmp_path_factory.mktemp("cache")
+    """A step cache that holds the example's own run, so that a test changing one thing
+    sees every other step cached, whichever tests ran before it (or none)."""
+    warm = tmp_path_factory.mktemp("cache")
+    code, _, stderr = run_test(warm, "--model", str(EXAMPLES / "model"))
+    assert code == 0, stderr
+    return warm
 
 
 def run_test(cache: Path, *args: str) -> tuple[int, str, str]:
@@ -69,8 +75,9 @@ def _step_output(cache: Path, summary: dict, role: str, task: str, name: str) ->
 
 
 def test_example_metrics_match_scikit_learn_and_rerun_is_cached(
-    cache: Path, tmp_path: Path
+    tmp_path: Path, docker_client
 ) -> None:
+    cache = tmp_path / "cold-cache"  # its own: every step runs the first time
     out = tmp_path / "out"
     code, stdout, stderr = run_test(
         cache,
@@ -131,19 +138,22 @@ def test_example_metrics_match_scikit_learn_and_rerun_is_cached(
     assert again["metrics"] == summary["metrics"]
 
 
-def test_changed_model_reruns_only_what_depends_on_it(cache: Path, tmp_path: Path) -> None:
+def test_changed_model_reruns_only_what_depends_on_it(
+    cache: Path, tmp_path: Path, docker_client
+) -> None:
     model = tmp_path / "model"
     shutil.copytree(EXAMPLES / "model", model)
     script = model / "project" / "mlcube.py"
     script.write_text(script.read_text() + "\n# a change that rebuilds the image\n")
-    # Its own tag, so that the example's image is left as it was.
+    # Its own tag, so that the example's image (and another session's) is left as it was.
+    tag = f"medperf-action-test/model-changed-{uuid.uuid4().hex[:12]}"
     manifest = model / "mlcube" / "mlcube.yaml"
-    manifest.write_text(
-        manifest.read_text().replace(
-            "medperf-action-example/model:", "medperf-action-test/model-changed:"
-        )
-    )
-    code, _, stderr = run_test(cache, "--model", str(model), "--output", str(tmp_path / "out"))
+    manifest.write_text(manifest.read_text().replace("medperf-action-example/model", tag))
+    try:
+        code, _, stderr = run_test(cache, "--model", str(model), "--output", str(tmp_path / "out"))
+    finally:
+        for image in docker_client.images.list(name=tag):
+            docker_client.images.remove(image.id, force=True)
     assert code == 0, stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     cached = {(t["role"], t["task"], t.get("subject")): t["cached"] for t in summary["tasks"]}

@@ -43,7 +43,7 @@ WORKFLOW_INPUTS = frozenset(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Param:
     name: str
     path: str
@@ -52,7 +52,7 @@ class Param:
     opts: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
     name: str
     inputs: dict[str, Param] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class Task:
     """The task's shape is wrong (the schema says how); role checks skip its parameters."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cube:
     format: Format
     manifest: Path

@@ -260,6 +260,8 @@ def _refuse_unless_allowed(
 
 def _refuse_unless_open(pair: PairState, benchmark_id: str, mlcube_id: str) -> None:
     """A new request for the pair only when none is pending and none was approved."""
+    if pair.allows_new_request:
+        return
     if pair.status == "APPROVED":
         raise RequestRefused(
             f"{mlcube_id} already has an approved association with {benchmark_id}; an "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.github.client import call, errors
 from medperf_action.errors import GitHubError
@@ -49,33 +49,31 @@ class RepoFiles:
         return self._dirs[path]
 
     def _read(self, path: str) -> str | None:
-        try:
-            item = call(
-                f"{self.description}: read {path}",
-                lambda: self.repo.get_contents(path, ref=self.ref),
-            )
-        except GitHubError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        if isinstance(item, list):
+        found = _contents(self.repo, path, self.ref, f"{self.description}: read {path}")
+        if found is None or isinstance(found, list):
             return None
-        try:
-            return item.decoded_content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise GitHubError(f"{self.description}: {path} is not UTF-8 text") from None
+        return _text(found, f"{self.description}: {path}")
 
     def _list_dir(self, path: str) -> list[str]:
-        try:
-            items = call(
-                f"{self.description}: list {path}",
-                lambda: self.repo.get_contents(path, ref=self.ref),
-            )
-        except GitHubError as exc:
-            if exc.status == 404:
-                return []
-            raise
-        return sorted(i.name for i in items) if isinstance(items, list) else []
+        found = _contents(self.repo, path, self.ref, f"{self.description}: list {path}")
+        return sorted(i.name for i in found) if isinstance(found, list) else []
+
+
+def _contents(repo: Repository, path: str, ref: str, action: str) -> Any:
+    """A file (ContentFile), a folder (a list of them), or None when nothing is there."""
+    try:
+        return call(action, lambda: repo.get_contents(path, ref=ref))
+    except GitHubError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _text(item: Any, where: str) -> str:
+    try:
+        return str(item.decoded_content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GitHubError(f"{where} is not UTF-8 text") from None
 
 
 @dataclass(frozen=True)
@@ -87,18 +85,10 @@ class FileAtRef:
 def read_file(repo: Repository, path: str, ref: str) -> FileAtRef | None:
     """A file with its blob SHA (for an update), fresh from GitHub; None when absent or a
     folder."""
-    try:
-        item = call(f"read {path} on {ref}", lambda: repo.get_contents(path, ref=ref))
-    except GitHubError as exc:
-        if exc.status == 404:
-            return None
-        raise
-    if isinstance(item, list):
+    found = _contents(repo, path, ref, f"read {path} on {ref}")
+    if found is None or isinstance(found, list):
         return None
-    try:
-        return FileAtRef(item.decoded_content.decode("utf-8"), item.sha)
-    except UnicodeDecodeError:
-        raise GitHubError(f"{path} on {ref} is not UTF-8 text") from None
+    return FileAtRef(_text(found, f"{path} on {ref}"), str(found.sha))
 
 
 def update_file(repo: Repository, path: str, message: str, text: str, sha: str, branch: str) -> str:
