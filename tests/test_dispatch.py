@@ -251,3 +251,16 @@ def test_action_inputs_arrive_as_one_json_value() -> None:
     for bad in ("not json", "[1, 2]"):
         with pytest.raises(UsageError, match="MPA_INPUTS"):
             action_inputs(bad)
+
+
+def test_steps_side_by_side_run_on_worker_threads() -> None:
+    """`run --jobs N` runs a batch on worker threads, which have no click context of
+    their own: each step still runs, and its own exit code comes back."""
+    from medperf_action.cli.run import run_batch
+
+    batch = [
+        Step("valid", ["validate", str(ROOT / "examples" / "model"), "--format", "json"]),
+        Step("missing", ["validate", str(ROOT / "examples" / "no-such-cube")]),
+    ]
+    assert run_batch(main, batch, 2) == [0, 2]
+    assert run_batch(main, batch[:1], 1) == [0]

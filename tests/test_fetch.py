@@ -207,7 +207,7 @@ def test_sha256_tree_rejects_special_files_and_missing_paths(tmp_path: Path) -> 
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(InvalidInput, match="not a file, directory or symlink"):
         sha256_tree(tmp_path)
-    with pytest.raises(DiskError, match="cannot hash"):
+    with pytest.raises(InvalidInput, match="cannot hash"):
         sha256_tree(tmp_path / "missing")
 
 
@@ -602,3 +602,12 @@ def test_fetch_and_extract_wrong_hash(tmp_path: Path, cache: Path) -> None:
     with pytest.raises(HashMismatch):
         fetch_and_extract(str(archive), "f" * 64, cache=cache)
     assert not (cache / "extracted").exists()
+
+
+def test_a_name_the_file_system_cannot_hold_is_the_archive_s_fault(tmp_path: Path) -> None:
+    """A member whose name is too long to create is refused as an unsafe archive (exit 1,
+    the archive's fault), not reported as a disk failure (exit 4)."""
+    archive = write_tar(tmp_path / "long.tar", [(entry("x" * 300 + ".txt"), b"data")])
+    with pytest.raises(ArchiveUnsafe, match="cannot be extracted here"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -677,3 +677,43 @@ def test_webhook_examples_are_the_pinned_package() -> None:
         assert webhook_events.load(name, action, repository="o/r")["repository"]["full_name"] == (
             "o/r"
         )
+
+
+def test_github_failing_on_the_default_branch_is_a_failed_check_in_a_report(
+    world: World,
+) -> None:
+    """verify still writes its report when GitHub fails to give it a registry file: the
+    rules check fails and says why, and nothing is re-run."""
+    w, gh = world, world.gh
+    number = open_request(w)
+    gh.inject("GET", r"/contents/benchmarks/", "status", count=50, status=502)
+    code, _, stderr, doc = verify(w, number)
+    assert code == 1 and doc and not doc["passed"], stderr
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert not checks["rules"]["passed"] and "502" in checks["rules"]["detail"]
+    assert not checks["rerun"]["passed"] and checks["rerun"]["detail"].startswith("not run")
+
+
+def test_a_metric_without_a_name_is_reported_not_a_crash() -> None:
+    """A request may report a metric whose name is empty: the report names it so, and
+    stays valid for the privileged reader."""
+    from medperf_action.domain.metrics import compare
+
+    rows, passed, _ = compare(RegistryConfig(), {"": 0.5, "auc": 0.9}, {"auc": 0.9})
+    assert not passed and [r["metric"] for r in rows] == ["(no name)", "auc"]
+    doc = {
+        "schema_version": 1,
+        "tool": {"name": "medperf-action", "version": "0.1.0"},
+        "registry": REG,
+        "pr": 1,
+        "head_sha": "a" * 40,
+        "author": "alice",
+        "kind": "association",
+        "benchmark": BENCH,
+        "mlcube": MODEL,
+        "checks": [{"name": "metrics", "passed": False, "detail": "x"}],
+        "metrics": rows,
+        "passed": False,
+        "created_at": "2026-12-01T00:00:00Z",
+    }
+    assert schema_errors(doc) == []

@@ -133,9 +133,12 @@ def annotation(
 
 
 def annotate(kind: str, message: str, **where: Any) -> None:
-    """Under Actions, an annotation on stdout; elsewhere `kind: message` on stderr."""
+    """Under Actions, an annotation; elsewhere `kind: message`. On stderr either way (the
+    runner reads workflow commands there too), so that stdout keeps only results."""
     if in_actions():
-        print(annotation(kind, message, title="medperf-action", **where), flush=True)
+        print(
+            annotation(kind, message, title="medperf-action", **where), file=sys.stderr, flush=True
+        )
     else:
         print(f"{kind}: {message}", file=sys.stderr, flush=True)
 

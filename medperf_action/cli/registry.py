@@ -51,12 +51,13 @@ def verify_command(pr: int, name: str | None, report_dir: Path, token: str | Non
     and every reported metric compared with the re-run's, within the registry's tolerance.
     Nothing is written to GitHub.
 
-    Exit codes: 0 verified, 1 a check failed, 2 usage error, 4 GitHub or Docker failed.
+    Exit codes: 0 verified, 1 a check failed (a re-run that fails is a failed check), 2
+    usage error, 4 GitHub failed.
     """
     name = check_repo_name(name)
     token = github_token(token)
     with ci.group(f"medperf-action registry verify #{pr}"):
-        result = verify(pr, name, token, log=err)
+        result = verify(pr, name, token, log=err, progress=ci.TerminalProgress())
     doc = result.as_dict()
     markdown = write_report(doc, report_dir, result.config)
     out(markdown)

@@ -27,9 +27,9 @@ from medperf_action.usecases.dispatch import (
 from medperf_action.usecases.repo_config import load_repo_config
 
 
-def invoke(argv: list[str]) -> int:
-    """Run one medperf-action command in this process; its exit code."""
-    root = click.get_current_context().find_root().command
+def invoke(root: click.Command, argv: list[str]) -> int:
+    """Run one medperf-action command (`root` is the command line) in this process, on
+    any thread; its exit code."""
     try:
         root.main(argv, prog_name="medperf-action", standalone_mode=False)
     except SystemExit as exc:
@@ -42,14 +42,15 @@ def invoke(argv: list[str]) -> int:
     return 0
 
 
-def _run_batch(batch: list[Step], jobs: int) -> list[int]:
+def run_batch(root: click.Command, batch: list[Step], jobs: int) -> list[int]:
+    """Run the steps of one batch, side by side when there are several; their codes."""
     if len(batch) == 1:
         with ci.group(batch[0].title):
             err("medperf-action " + shlex.join(batch[0].argv))
-            return [invoke(batch[0].argv)]
+            return [invoke(root, batch[0].argv)]
     err(f"{len(batch)} tests side by side: {', '.join(step.title for step in batch)}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda step: invoke(step.argv), batch))
+        return list(pool.map(lambda step: invoke(root, step.argv), batch))
 
 
 @click.command("run")
@@ -109,8 +110,9 @@ def run_command(
         for step in plan.steps:
             out("medperf-action " + shlex.join(step.argv))
         return
+    root = click.get_current_context().find_root().command
     for batch in batches(plan.steps, jobs):
-        codes = _run_batch(batch, jobs)
+        codes = run_batch(root, batch, jobs)
         failed = [(step, code) for step, code in zip(batch, codes, strict=True) if code != 0]
         for step, code in failed:
             err(f"error: step '{step.title}' failed (exit code {code})")
@@ -163,4 +165,4 @@ def action_command() -> None:
     config = load_repo_config(Path(config_path) if config_path else None)
     argv = action_argv(inputs, config)
     err("medperf-action " + shlex.join(argv))
-    sys.exit(invoke(argv))
+    sys.exit(invoke(click.get_current_context().find_root().command, argv))

@@ -98,7 +98,7 @@ def compare(
         ok = present and same(config, value, want[name])
         rows.append(
             {
-                "metric": name[:MAX_VALUE],
+                "metric": (name or "(no name)")[:MAX_VALUE],
                 "reported": json_value(value),
                 "verified": json_value(want.get(name)),
                 "passed": ok,

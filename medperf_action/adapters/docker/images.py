@@ -290,8 +290,10 @@ def build_image(
                 error = str(chunk.get("error") or "").strip()
                 tail.append(error)
                 log(error)
-    except Exception as exc:  # DockerException, connection errors, unreadable context
-        error = short(exc)
+    except OSError as exc:  # the context cannot be read to be sent
+        raise InvalidInput(f"building image {ref}: cannot read {ctx}: {short(exc)}") from exc
+    except Exception as exc:  # DockerException, the engine's connection lost mid-build
+        raise DockerError(f"building image {ref} from {ctx} failed: {short(exc)}") from exc
     if error is not None:
         raise ImageBuildFailed(
             f"building image {ref} from {ctx} failed: {error}\n"

@@ -369,8 +369,8 @@ def remove_containers(label: str, value: str, log: Log = silent) -> int:
     try:
         client = engine()
         found = client.containers.list(all=True, filters={"label": f"{label}={value}"})
-    except DockerError as exc:
-        log(f"warning: could not list the run's containers: {exc}")
+    except Exception as exc:  # never hide the error that made us clean up
+        log(f"warning: could not list the run's containers: {short(exc)}")
         return 0
     removed = 0
     for container in found:

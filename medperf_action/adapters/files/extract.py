@@ -9,6 +9,7 @@ refused or failed extraction leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tarfile
@@ -299,6 +300,8 @@ def _write(tar: tarfile.TarFile, plan: _Plan, root: Path, label: str) -> None:
     except _UNREADABLE as exc:
         raise ArchiveUnsafe(f"{label} is corrupt or truncated: {exc}") from exc
     except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):  # the archive's names
+            raise ArchiveUnsafe(f"{label}: cannot be extracted here: {exc}") from exc
         raise DiskError(f"cannot extract {label}: {exc}") from exc
 
 

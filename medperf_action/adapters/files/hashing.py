@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from medperf_action.errors import DiskError, InvalidInput
+from medperf_action.errors import InvalidInput
 
 CHUNK_SIZE = 1 << 20
 
@@ -61,7 +61,7 @@ def sha256_tree(path: str | os.PathLike[str]) -> str:
             _hash_entry(digest, b".", root, st)
     except OSError as exc:
         where = exc.filename or root
-        raise DiskError(f"cannot hash {where}: {exc.strerror or exc}") from exc
+        raise InvalidInput(f"cannot hash {where}: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.github.client import call, errors
-from medperf_action.errors import GitHubError
+from medperf_action.errors import GitHubError, InvalidInput
 
 if TYPE_CHECKING:
     from github import Github
@@ -73,7 +73,7 @@ def _text(item: Any, where: str) -> str:
     try:
         return str(item.decoded_content.decode("utf-8"))
     except UnicodeDecodeError:
-        raise GitHubError(f"{where} is not UTF-8 text") from None
+        raise InvalidInput(f"{where} is not UTF-8 text") from None
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ class _Run:
     def execute(self, source: str, sha: str | None, pool: ThreadPoolExecutor) -> Outcome:
         fetched, data_path, labels_path = fetch_dataset(source, sha, self.cache, self.opts)
         self.dataset["sha256"] = fetched.sha256
-        self.parts = prepare_images(self.parts, self.opts, pool)
+        prepare_images(self.parts, self.opts, pool)
         outcome = _steps(self.runner, self.parts, data_path, labels_path, pool)
         outcome.summary = self.summary(
             True,

@@ -18,23 +18,29 @@ from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant
 
 
-def prepare_images(
-    parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor
-) -> dict[str, Participant]:
-    """The participants with their image IDs (and digests), each distinct image once."""
+def prepare_images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor) -> None:
+    """Give the participants (in place) their image IDs and digests, each distinct image
+    once. When one image fails, those that are ready still carry theirs (for the summary
+    of the failed run)."""
     # One build per distinct image (the reference model may share the candidate's image),
     # but two different build contexts under one name would run one cube's code for both.
-    by_image: dict[str, list[Participant]] = {}
-    for p in parts.values():
-        by_image.setdefault(p.image_ref, []).append(p)
-    for name, group in by_image.items():
-        _check_shared_image(name, group)
-    firsts = {name: pool.submit(_one, group[0], opts) for name, group in by_image.items()}
-    ready = {name: future.result() for name, future in firsts.items()}
-    return {
-        key: p.with_image(ready[p.image_ref].image_id or "", ready[p.image_ref].digest)
-        for key, p in parts.items()
-    }
+    by_image: dict[str, list[str]] = {}
+    for key, p in parts.items():
+        by_image.setdefault(p.image_ref, []).append(key)
+    for name, keys in by_image.items():
+        _check_shared_image(name, [parts[k] for k in keys])
+    firsts = {name: pool.submit(_one, parts[keys[0]], opts) for name, keys in by_image.items()}
+    failed: list[BaseException] = []
+    for name, future in firsts.items():
+        try:
+            ready = future.result()
+        except BaseException as exc:  # the others finish first, so their images count
+            failed.append(exc)
+            continue
+        for key in by_image[name]:
+            parts[key] = parts[key].with_image(ready.image_id or "", ready.digest)
+    if failed:
+        raise failed[0]
 
 
 def _one(p: Participant, opts: Options) -> Participant:

@@ -32,8 +32,8 @@ def schema_errors(doc: Any, limit: int = 10) -> list[str]:
 def write_report(doc: dict[str, Any], folder: Path, config: RegistryConfig | None) -> str:
     """report.json and report.md in `folder`; returns the Markdown."""
     problems = schema_errors(doc)
-    if problems:  # our own bug: never hand on a report the reader would refuse
-        raise AssertionError("the verification report is malformed: " + "; ".join(problems))
+    if problems:  # never hand on a report the privileged reader would refuse
+        raise ReportInvalid("the verification report is malformed: " + "; ".join(problems))
     markdown = render_markdown(doc, config)
     write_json(folder / REPORT_JSON, doc)
     write_text(folder / REPORT_MD, markdown)

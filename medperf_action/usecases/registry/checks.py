@@ -23,7 +23,13 @@ from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
 from medperf_action.domain.validation import validate_file, validate_path
 from medperf_action.domain.yamldoc import load_text
-from medperf_action.errors import GitHubError, MedperfError, RegistryInvalid, YamlError
+from medperf_action.errors import (
+    GitHubError,
+    InvalidInput,
+    MedperfError,
+    RegistryInvalid,
+    YamlError,
+)
 from medperf_action.text import Log, shorten
 
 MAX_DETAIL = 4000
@@ -70,7 +76,7 @@ def check_schema(
             continue
         try:
             text = head.read(change.path)
-        except GitHubError as exc:
+        except (GitHubError, InvalidInput) as exc:
             missing.append(str(exc))
             continue
         if text is None:
@@ -158,7 +164,7 @@ def _registered_problems(
                 f"benchmark {b} is {bench.get('approval_status')}; "
                 "models associate only with an APPROVED benchmark"
             )
-    except RegistryInvalid as exc:
+    except (RegistryInvalid, InvalidInput, GitHubError) as exc:
         problems.append(f"benchmark {b}: {exc}")
         runnable = False
     try:
@@ -172,7 +178,7 @@ def _registered_problems(
                 f"mlcube {m} belongs to {cube.get('owner')}; only its owner requests its "
                 "associations"
             )
-    except RegistryInvalid as exc:
+    except (RegistryInvalid, InvalidInput, GitHubError) as exc:
         problems.append(f"mlcube {m}: {exc} (submit it, and have it merged, first)")
         runnable = False
     if base.source.read(association_path(b, m)) is not None:

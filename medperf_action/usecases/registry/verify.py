@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medperf_action import __version__
+from medperf_action.adapters.files.download import Progress
 from medperf_action.adapters.github.client import connect
 from medperf_action.adapters.github.contents import RepoFiles, default_branch, repository
 from medperf_action.adapters.github.pulls import changed_files, read_pull
@@ -80,6 +81,7 @@ def _rerun(
     config: RegistryConfig,
     token: str,
     log: Log,
+    progress: Progress | None,
 ) -> tuple[list[Check], list[dict[str, Any]]]:
     """The compatibility test, run again by the registry in the sandboxed containers, and
     its metrics next to the reported ones."""
@@ -90,6 +92,7 @@ def _rerun(
         benchmark=req.benchmark,
         registry_token=token,
         log=log,
+        progress=progress,
     )
     start = time.perf_counter()
     try:
@@ -107,7 +110,14 @@ def _rerun(
     return [ran, Check("metrics", passed, detail)], rows
 
 
-def verify(pr: int, registry: str, token: str, *, log: Log = silent) -> Verification:
+def verify(
+    pr: int,
+    registry: str,
+    token: str,
+    *,
+    log: Log = silent,
+    progress: Progress | None = None,
+) -> Verification:
     """Check PR `pr` of `registry`; never writes to GitHub."""
     gh = connect(token)
     repo = repository(gh, registry)
@@ -144,6 +154,6 @@ def verify(pr: int, registry: str, token: str, *, log: Log = silent) -> Verifica
         why = rules.detail if not runnable else "the PR changes files a request may not change"
         result.checks.append(Check("rerun", False, "not run: " + why))
         return result
-    checks, result.rows = _rerun(base, req, entry, result.config, token, log)
+    checks, result.rows = _rerun(base, req, entry, result.config, token, log, progress)
     result.checks.extend(checks)
     return result
