@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,9 @@ MODEL_REPO = "alice/wdbc-centroid"
 # action.yml installs into $RUNNER_TEMP/medperf-action-venv-<key of the package's files>;
 # the install step reports it (output `bin`), and `installed` reads it from there.
 VENV_PREFIX = "medperf-action-venv-"
+#: The emulated setup-python gives the local interpreter: the action is asked for it (CI
+#: runs this suite on Python 3.10 and 3.11).
+LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 TIMES: dict[str, float] = {}
 
 
@@ -174,7 +178,7 @@ def test_runner_contract_between_steps(tmp_path: Path) -> None:
     )
     doc = {
         "name": "x",
-        "inputs": {"python-version": {"default": "3.11"}},
+        "inputs": {"python-version": {"default": LOCAL_PYTHON}},
         "outputs": {
             "greeting": {"value": "${{ steps.first.outputs.greeting }}"},
             "text": {"value": "${{ steps.first.outputs.text }}"},
@@ -241,6 +245,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         event=webhook_events.load("push", ref="refs/heads/main"),
         workspace=workspace,
         runner_temp=temp,
+        inputs={"python-version": LOCAL_PYTHON},
         stop_after="Install medperf-action",
     )
     TIMES["install (setup-python + pip install, once)"] = result.seconds
@@ -332,7 +337,11 @@ def act(
         workspace=workspace,
         runner_temp=temp,
         # `token` keeps its default, ${{ github.token }}: the workflow's token.
-        inputs={"registry-token": w.tokens["alice"], **(inputs or {})},
+        inputs={
+            "registry-token": w.tokens["alice"],
+            "python-version": LOCAL_PYTHON,
+            **(inputs or {}),
+        },
         token=w.tokens["alice"],
         api_url=w.gh.api_url,
         env={"MEDPERF_ACTION_CACHE": str(cache), "MEDPERF_ACTION_GITHUB_PAUSES": "0"},
