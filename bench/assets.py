@@ -1,6 +1,6 @@
 """Asset figures of issue 4, each measured next to its baseline in the same run.
 
-1. SHA-256 throughput of ``fetch.sha256_file`` on a SIZE file, against
+1. SHA-256 throughput of ``files.hashing.sha256_file`` on a SIZE file, against
    ``openssl dgst -sha256`` (the real limit here; coreutils' sha256sum is ~4x slower).
    Goal: ours/openssl >= 0.9.
 2. ``medperf-action package`` of an MLCube holding SIZE of incompressible weights,

@@ -1,4 +1,4 @@
-"""Throughput of medperf_action.fetch.sha256_file next to `openssl dgst -sha256`.
+"""Throughput of the files adapter's sha256_file next to `openssl dgst -sha256`.
 
 Both hash the same temporary file in the same run, after a warm-up read so both read from
 the page cache, in alternating rounds; the best of --repeat runs of each is reported. The

@@ -1,4 +1,5 @@
-"""End-to-end tests of the container layer against a real Docker Engine (no mocks)."""
+"""The docker adapter: the sandbox as data (no engine), then real containers on a real
+Docker Engine (no mocks)."""
 
 from __future__ import annotations
 
