@@ -605,8 +605,8 @@ def test_fetch_and_extract_wrong_hash(tmp_path: Path, cache: Path) -> None:
 
 
 def test_a_name_the_file_system_cannot_hold_is_the_archive_s_fault(tmp_path: Path) -> None:
-    """A member whose name is too long to create is refused as an unsafe archive (exit 1,
-    the archive's fault), not reported as a disk failure (exit 4)."""
+    """A hostile archive whose member name no file system can hold is refused as unsafe
+    (exit 1, the archive's fault), not reported as a disk failure (exit 4)."""
     archive = write_tar(tmp_path / "long.tar", [(entry("x" * 300 + ".txt"), b"data")])
     with pytest.raises(ArchiveUnsafe, match="cannot be extracted here"):
         safe_extract(archive, tmp_path / "out")
