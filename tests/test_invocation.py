@@ -189,32 +189,60 @@ def test_read_paths(tmp_path: Path) -> None:
         read_paths(tmp_path)
 
 
-def _docker_save(path: Path, tags: list[str]) -> None:
-    """A file shaped like `docker save` (gzipped): what archive_tags reads is manifest.json."""
+CONFIG = "ab" * 32
+
+
+def _docker_save(
+    path: Path, tags: list[str], *, manifests: list[list] | None = None, images: int = 1
+) -> None:
+    """A file shaped like `docker save` (gzipped): its layout is manifest.json.
+
+    `manifests` writes several manifest.json members, one per list, in that order (a
+    hostile archive: tools that read the first and a loader that reads the last disagree).
+    """
     import io
     import json as _json
     import tarfile
 
-    body = _json.dumps([{"Config": "abc.json", "RepoTags": tags, "Layers": []}]).encode()
+    entry = {"Config": f"{CONFIG}.json", "RepoTags": tags, "Layers": []}
+    bodies = manifests or [[entry] * images]
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
+        for body in bodies:
+            data = _json.dumps(body).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
 
 
-def test_archive_tags_are_read_before_loading(tmp_path: Path) -> None:
-    from medperf_action.adapters.docker.images import archive_tags
+def test_an_archive_layout_is_read_before_loading(tmp_path: Path) -> None:
+    from medperf_action.adapters.docker.images import archive_layout
 
     _docker_save(tmp_path / "ok.tar.gz", ["me/model:1"])
-    assert archive_tags(tmp_path / "ok.tar.gz") == ["me/model:1"]
+    layout = archive_layout(tmp_path / "ok.tar.gz")
+    assert layout.tags == ("me/model:1",) and layout.image_id == f"sha256:{CONFIG}"
     _docker_save(tmp_path / "evil.tar.gz", ["me/model:1", "python:3.11-slim"])
-    assert archive_tags(tmp_path / "evil.tar.gz") == ["me/model:1", "python:3.11-slim"]
+    assert archive_layout(tmp_path / "evil.tar.gz").tags == ("me/model:1", "python:3.11-slim")
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(InvalidInput, match="cannot be read"):
-        archive_tags(tmp_path / "junk.tar.gz")
+        archive_layout(tmp_path / "junk.tar.gz")
 
 
-def test_an_archive_that_would_retag_another_image_is_refused(tmp_path: Path) -> None:
+def test_an_ambiguous_archive_is_refused(tmp_path: Path) -> None:
+    """The attacker's archive shows one set of tags to a reader of its first manifest.json
+    and loads another: two manifest.json members, or one listing two images."""
+    from medperf_action.adapters.docker.images import archive_layout
+
+    innocent = [{"Config": f"{CONFIG}.json", "RepoTags": ["me/model:1"], "Layers": []}]
+    hostile = [{"Config": f"{CONFIG}.json", "RepoTags": ["python:3.11-slim"], "Layers": []}]
+    _docker_save(tmp_path / "two.tar.gz", [], manifests=[innocent, hostile])
+    with pytest.raises(InvalidInput, match=r"manifest\.json twice"):
+        archive_layout(tmp_path / "two.tar.gz")
+    _docker_save(tmp_path / "pair.tar.gz", ["me/model:1"], images=2)
+    with pytest.raises(InvalidInput, match="lists 2 images"):
+        archive_layout(tmp_path / "pair.tar.gz")
+
+
+def test_an_archive_that_would_tag_another_image_is_refused(tmp_path: Path) -> None:
     from medperf_action.adapters.files.hashing import sha256_file
     from medperf_action.usecases.compat_test.images import _load_archive
     from medperf_action.usecases.compat_test.options import Options
@@ -224,5 +252,31 @@ def test_an_archive_that_would_retag_another_image_is_refused(tmp_path: Path) ->
     evil = tmp_path / "evil.tar.gz"
     _docker_save(evil, ["a/b:1", "python:3.11-slim"])
     who = Participant("candidate", "m", c, archive={"url": str(evil), "sha256": sha256_file(evil)})
+    opts = Options(cache=tmp_path / "cache")
     with pytest.raises(InvalidInput, match=r"would tag python:3\.11-slim"):
-        _load_archive(who, Options(cache=tmp_path / "cache"))  # refused before Docker is asked
+        _load_archive(who, {"candidate": who}, opts)  # refused before Docker is asked
+    # Its own name, when another participant uses it, is refused as well.
+    _docker_save(evil, ["a/b:1"])
+    who = Participant("candidate", "m", c, archive={"url": str(evil), "sha256": sha256_file(evil)})
+    other = Participant("evaluator", "e", c, image="a/b:1")
+    with pytest.raises(InvalidInput, match=r"would tag a/b:1"):
+        _load_archive(who, {"candidate": who, "evaluator": other}, opts)
+
+
+def test_participants_naming_one_image_must_be_one_image(tmp_path: Path) -> None:
+    """A candidate that names the evaluator's image, from another source, is refused before
+    anything is loaded or run: it would otherwise run as the evaluator."""
+    from medperf_action.usecases.compat_test.images import _check_names, source_of
+    from medperf_action.usecases.compat_test.participants import Participant
+
+    c = cube(tmp_path, MLCUBE)
+    evaluator = Participant("evaluator", "metrics", c, image="bench/metrics:1", build=False)
+    hostile = Participant(
+        "candidate", "m", c, image="bench/metrics:1", archive={"url": "x", "sha256": "cd" * 32}
+    )
+    parts = {"candidate": hostile, "evaluator": evaluator}
+    with pytest.raises(BenchmarkInvalid, match="all name the image 'bench/metrics:1'"):
+        _check_names(parts, {k: source_of(p) for k, p in parts.items()})
+    same = Participant("reference_model", "r", c, image="bench/metrics:1", build=False)
+    parts = {"reference_model": same, "evaluator": evaluator}
+    _check_names(parts, {k: source_of(p) for k, p in parts.items()})  # one image: fine

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import os
 import stat
 import tarfile
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,31 +322,122 @@ def pull_image(ref: str, log: Log = silent) -> ImageRecord:
 # --------------------------------------------------------------------------- archives
 
 
-def archive_tags(path: Path) -> list[str]:
-    """The tags a `docker save` archive would set when loaded (its manifest.json)."""
+#: Members of a `docker save` archive that name images: rewritten (or dropped) before a
+#: load, so that loading never moves a name.
+_MANIFEST, _INDEX, _REPOSITORIES = "manifest.json", "index.json", "repositories"
+_NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+_MAX_JSON = 1 << 20
+
+
+@dataclass(frozen=True)
+class ArchiveLayout:
+    """What a `docker save` archive holds: one image, identified by its config's digest
+    (which is the image ID it loads as), and the names it would set if loaded as it is."""
+
+    image_id: str
+    tags: tuple[str, ...]
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    return member.name.removeprefix("./")
+
+
+def _read_json(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
+    handle = tar.extractfile(member)
+    if handle is None or member.size > _MAX_JSON:
+        raise InvalidInput(f"the image archive's {member.name} is not a small JSON file")
+    return json.loads(handle.read(_MAX_JSON))
+
+
+def archive_layout(path: Path) -> ArchiveLayout:
+    """Read a `docker save` archive's layout, refusing one that is ambiguous: more than one
+    manifest.json (or index.json), or a manifest of more than one image, so that what is
+    checked here is what a load would load."""
+    found: dict[str, Any] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                if member.name.lstrip("./") == "manifest.json" and member.isfile():
-                    handle = tar.extractfile(member)
-                    manifest = json.loads(handle.read(1 << 20)) if handle else []
-                    return [t for entry in manifest for t in entry.get("RepoTags") or []]
-    except (tarfile.TarError, OSError, ValueError, AttributeError) as exc:
+                name = _member_name(member)
+                if name not in (_MANIFEST, _INDEX):
+                    continue
+                if name in found or not member.isfile():
+                    raise InvalidInput(
+                        f"the image archive holds {name} twice (or not as a file): which one "
+                        "a load reads is not certain, so it is refused"
+                    )
+                found[name] = _read_json(tar, member)
+    except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         raise InvalidInput(f"the image archive cannot be read: {exc}") from None
-    raise InvalidInput("the image archive holds no manifest.json (not a `docker save`)")
+    manifest = found.get(_MANIFEST)
+    if not isinstance(manifest, list) or not manifest:
+        raise InvalidInput("the image archive holds no manifest.json (not a `docker save`)")
+    if len(manifest) != 1 or not isinstance(manifest[0], dict):
+        raise InvalidInput(
+            f"the image archive's manifest.json lists {len(manifest)} images; an MLCube's "
+            "archive holds exactly one"
+        )
+    config = str(manifest[0].get("Config") or "")
+    digest = config.removeprefix("blobs/sha256/").removesuffix(".json")
+    if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise InvalidInput(f"the image archive's manifest.json names no image config ({config!r})")
+    tags = list(manifest[0].get("RepoTags") or [])
+    index = found.get(_INDEX)
+    entries = index.get("manifests") or [] if isinstance(index, dict) else []
+    for entry in entries:
+        annotations = entry.get("annotations") or {} if isinstance(entry, dict) else {}
+        tags += [str(annotations[k]) for k in _NAME_ANNOTATIONS if k in annotations]
+    return ArchiveLayout(f"sha256:{digest}", tuple(dict.fromkeys(str(t) for t in tags)))
 
 
-def load_archive(path: Path, label: str) -> str:
-    """Load a `docker save` archive; the ID of the image it holds."""
-    client = engine()
+def _without_names(source: Path, dest: Path) -> None:
+    """Copy a `docker save` archive as a plain tar with every image name removed."""
+    with tarfile.open(source, "r:*") as tar, tarfile.open(dest, "w", format=tar.format) as out:
+        for member in tar:
+            name = _member_name(member)
+            if name == _REPOSITORIES:
+                continue
+            if name in (_MANIFEST, _INDEX):
+                doc = _read_json(tar, member)
+                if name == _MANIFEST:
+                    for entry in doc:
+                        entry["RepoTags"] = None
+                else:
+                    for entry in doc.get("manifests") or []:
+                        for key in _NAME_ANNOTATIONS:
+                            (entry.get("annotations") or {}).pop(key, None)
+                data = json.dumps(doc).encode()
+                member.size = len(data)
+                out.addfile(member, io.BytesIO(data))
+            else:
+                out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+
+
+def load_archive(path: Path, label: str, scratch: Path) -> str:
+    """Load a `docker save` archive without any of its names; the image ID it holds.
+
+    The archive is copied into `scratch` with its tags removed first, so loading it can
+    never move a name another cube (or a base image) stands on; the loaded image is then
+    found by the ID its layout promised, which is its content's digest.
+    """
+    layout = archive_layout(path)
+    scratch.mkdir(parents=True, exist_ok=True)
+    stripped = scratch / f".{path.name}.{uuid.uuid4().hex[:8]}.tar"
     try:
-        with open(path, "rb") as handle:
-            images = client.images.load(handle)
-    except Exception as exc:  # docker.errors.* and connection errors
-        raise InvalidInput(f"{label}: the image archive does not load: {short(exc)}") from None
-    if not images:
-        raise InvalidInput(f"{label}: the image archive holds no image")
-    return str(images[0].id)
+        try:
+            _without_names(path, stripped)
+        except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
+            raise InvalidInput(f"{label}: the image archive cannot be read: {exc}") from None
+        client = engine()
+        try:
+            with open(stripped, "rb") as handle:
+                client.images.load(handle)
+        except Exception as exc:  # docker.errors.* and connection errors
+            raise InvalidInput(f"{label}: the image archive does not load: {short(exc)}") from None
+    finally:
+        stripped.unlink(missing_ok=True)
+    if inspect(layout.image_id) is None:
+        raise InvalidInput(f"{label}: the image archive did not load as {layout.image_id}")
+    return layout.image_id
 
 
 def save_image(image_id: str, ref: str) -> Iterator[bytes]:

@@ -1,85 +1,121 @@
-"""Each participant's image, present and current: looked up cheaply, else built, pulled or
-loaded from its published archive; identified from then on by its image ID."""
+"""Each participant's image, identified by what it is, never by a name another can claim.
+
+A participant's image comes from one *source*: a published archive (named by its
+SHA-256), a reference pinned by digest, a build context (named by its hash), or, for a
+local run, an image name as the engine has it. Two participants share an image only when
+their sources are equal; two participants that name the same image but come from
+different sources are refused, since one's code could then run as the other's. Each source
+resolves to an image ID once, and every container runs by that ID.
+
+A published archive is loaded with its names removed (`docker.images.load_archive`), so a
+hostile archive cannot move a name that a benchmark cube or a base image stands on.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from medperf_action.adapters.docker.images import (
-    archive_tags,
+    archive_layout,
     context_hash,
     ensure_image,
     load_archive,
 )
 from medperf_action.adapters.files.download import fetch
 from medperf_action.errors import BenchmarkInvalid, InvalidInput
+from medperf_action.settings import cache_dir
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where an image comes from: `archive` (its SHA-256), `build` (name and context
+    hash), `reference` (name@sha256:...), or `name` (as the engine has it, locally)."""
+
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    image_id: str
+    digest: str | None
+
+
+def source_of(p: Participant) -> Source:
+    if p.archive is not None:
+        return Source("archive", p.archive["sha256"].lower().removeprefix("sha256:"))
+    context = p.cube.build_context if p.build else None
+    if context is not None and context.is_dir():
+        return Source("build", f"{p.image_ref}\0{context_hash(context, p.cube.build_file)}")
+    if "@sha256:" in p.image_ref:
+        return Source("reference", p.image_ref)
+    return Source("name", p.image_ref)
+
+
 def prepare_images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor) -> None:
-    """Give the participants (in place) their image IDs and digests, each distinct image
-    once. When one image fails, those that are ready still carry theirs (for the summary
-    of the failed run)."""
-    # One build per distinct image (the reference model may share the candidate's image),
-    # but two different build contexts under one name would run one cube's code for both.
-    by_image: dict[str, list[str]] = {}
-    for key, p in parts.items():
-        by_image.setdefault(p.image_ref, []).append(key)
-    for name, keys in by_image.items():
-        _check_shared_image(name, [parts[k] for k in keys])
-    firsts = {name: pool.submit(_one, parts[keys[0]], opts) for name, keys in by_image.items()}
+    """Give the participants (in place) their image IDs and digests, each source once.
+    When one image fails, those that are ready still carry theirs (for the summary of the
+    failed run)."""
+    sources = {key: source_of(p) for key, p in parts.items()}
+    _check_names(parts, sources)
+    by_source: dict[Source, list[str]] = {}
+    for key, source in sources.items():
+        by_source.setdefault(source, []).append(key)
+    futures = {
+        source: pool.submit(_resolve, parts[keys[0]], source, parts, opts)
+        for source, keys in by_source.items()
+    }
     failed: list[BaseException] = []
-    for name, future in firsts.items():
+    for source, future in futures.items():
         try:
             ready = future.result()
         except BaseException as exc:  # the others finish first, so their images count
             failed.append(exc)
             continue
-        for key in by_image[name]:
-            parts[key] = parts[key].with_image(ready.image_id or "", ready.digest)
+        for key in by_source[source]:
+            parts[key] = parts[key].with_image(ready.image_id, ready.digest)
     if failed:
         raise failed[0]
 
 
-def _one(p: Participant, opts: Options) -> Participant:
-    if p.archive is not None:
-        return p.with_image(_load_archive(p, opts), None)
-    context = p.cube.build_context if p.build and p.cube.build_context else None
-    if context is not None and not context.is_dir():
-        context = None
-    build_file = p.cube.build_file if context else None
+def _check_names(parts: dict[str, Participant], sources: dict[str, Source]) -> None:
+    """Participants that name the same image must be the same image."""
+    by_name: dict[str, set[Source]] = {}
+    for key, p in parts.items():
+        by_name.setdefault(p.image_ref, set()).add(sources[key])
+    for name, found in by_name.items():
+        if len(found) > 1:
+            labels = [p.label for key, p in parts.items() if p.image_ref == name]
+            raise BenchmarkInvalid(
+                f"{', '.join(labels)} all name the image {name!r} but are not the same image "
+                "(another build, archive or digest): give each MLCube its own image name"
+            )
+
+
+def _resolve(p: Participant, source: Source, parts: dict[str, Participant], opts: Options) -> Ready:
+    if source.kind == "archive":
+        return Ready(_load_archive(p, parts, opts), None)
+    context = p.cube.build_context if source.kind == "build" else None
     record = ensure_image(
         p.image_ref,
         context,
-        build_file,
+        p.cube.build_file if context else None,
         no_build=opts.no_build,
         log=lambda line: opts.log(f"[{p.label} build] {line}"),
     )
     digest = p.digest or (record.repo_digests[0] if record.repo_digests else None)
-    return p.with_image(record.id, digest)
+    return Ready(record.id, digest)
 
 
-def _check_shared_image(name: str, group: list[Participant]) -> None:
-    built = {
-        p.label: context_hash(p.cube.build_context, p.cube.build_file)
-        for p in group
-        if p.build and p.cube.build_context is not None and p.cube.build_context.is_dir()
-    }
-    if len(set(built.values())) > 1 or (built and len(group) > len(built)):
-        raise BenchmarkInvalid(
-            f"{', '.join(p.label for p in group)} all name the image {name!r} but are not the "
-            "same build: give each MLCube its own image name"
-        )
+def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) -> str:
+    """A published `docker save` archive: fetched, hash-checked, its layout checked, loaded
+    without its names; its image ID (the digest of its content).
 
-
-def _load_archive(p: Participant, opts: Options) -> str:
-    """A published `docker save` archive: fetched, hash-checked, loaded; its image ID.
-
-    The archive may only name the cube's own image: loading it must not re-tag an image
-    that another cube (or a base image) uses.
-    """
+    It may name no image but the cube's own, and that name no other participant's."""
     assert p.archive is not None
     got = fetch(
         p.archive["url"],
@@ -88,10 +124,12 @@ def _load_archive(p: Participant, opts: Options) -> str:
         name=f"{p.label} image",
         progress=opts.progress,
     )
-    foreign = [t for t in archive_tags(Path(got.path)) if t != p.cube.image]
+    layout = archive_layout(Path(got.path))
+    others = {q.image_ref for q in parts.values() if q.key != p.key}
+    foreign = [t for t in layout.tags if t != p.cube.image or t in others]
     if foreign:
         raise InvalidInput(
             f"{p.label}: the image archive would tag {', '.join(foreign)}; it may only carry "
-            f"the cube's own image name {p.cube.image!r}"
+            f"the cube's own image name {p.cube.image!r}, and no name another cube uses"
         )
-    return load_archive(got.path, p.label)
+    return load_archive(got.path, p.label, (opts.cache or cache_dir()) / "scratch")

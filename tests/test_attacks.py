@@ -1,0 +1,249 @@
+"""The registry's promise, tried as an attacker would (issue 10).
+
+A committee trusts a reported metric because the registry's own re-run reproduces it. Each
+test here is an attack on that promise, played against the GitHub test server and real
+Docker, and shows it refused. Each failed on the code before the rule it tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import shutil
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from registry_world import (
+    BENCH,
+    EXAMPLES,
+    REG,
+    Stage,
+    World,
+    add_label,
+    build_world,
+    make_stage,
+    verify,
+)
+
+from medperf_action.adapters.files.hashing import sha256_file
+from medperf_action.domain.registry.layout import association_marker, association_path
+from medperf_action.domain.validation import validate_path
+from medperf_action.usecases.packaging import package_cube
+from medperf_action.usecases.publishing import publish
+
+pytestmark = pytest.mark.docker
+
+PENDING = "medperf/pending"
+#: Metrics no honest model of the example reaches.
+MADE_UP = {"auc": 0.9999, "accuracy": 0.9999, "sensitivity": 1.0, "specificity": 1.0, "f1": 1.0}
+#: The example's own evaluator image, which the benchmark's evaluator entry names.
+EVALUATOR_IMAGE = "medperf-action-example/evaluator:0.1.0"
+#: Every name the benchmark's cubes (and their base image) stand on.
+BENCHMARK_IMAGES = (
+    "medperf-action-example/data_preparator:0.1.0",
+    "medperf-action-example/reference_model:0.1.0",
+    EVALUATOR_IMAGE,
+    "python:3.11-slim",
+)
+
+# The attacker's image: the example model for `infer`, and an "evaluator" that writes
+# whatever metrics the attacker reported.
+EVIL = """\
+import pathlib, subprocess, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--"))
+if sys.argv[1] == "evaluate":
+    out = pathlib.Path(args["output_path"])
+    out.write_text("".join(f"{k}: {v}\\n" for k, v in METRICS.items()))
+    sys.exit(0)
+sys.exit(subprocess.call(["python3", "/app/mlcube.py", *sys.argv[1:]]))
+"""
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
+    root = tmp_path_factory.mktemp("attacks")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
+        yield make_stage(root)
+
+
+@pytest.fixture
+def world(github_server, monkeypatch, stage: Stage, tmp_path: Path) -> World:
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(stage.root / "cache"))
+    return build_world(github_server, monkeypatch, stage, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def hostile_image(docker_client, tmp_path_factory: pytest.TempPathFactory):
+    """The attacker's image, under a tag of this session only (removed at the end)."""
+    context = tmp_path_factory.mktemp("hostile-context")
+    (context / "evil.py").write_text(f"METRICS = {MADE_UP!r}\n" + EVIL)
+    (context / "Dockerfile").write_text(
+        "FROM medperf-action-example/model:0.1.0\n"
+        "COPY evil.py /app/evil.py\n"
+        'ENTRYPOINT ["python3", "/app/evil.py"]\n'
+    )
+    tag = f"medperf-action-test/hostile-{uuid.uuid4().hex[:12]}:1"
+    image, _ = docker_client.images.build(path=str(context), tag=tag, network_mode="none")
+    yield tag, image.id
+    docker_client.images.remove(image.id, force=True)
+
+
+def crafted_archive(docker_client, image_tag: str, dest: Path, tags: list[str] | None) -> Path:
+    """`docker save` of `image_tag`, its names then rewritten to `tags`, as an attacker
+    crafts an archive without touching the names of the machine it is made on."""
+    raw = b"".join(docker_client.images.get(image_tag).save(named=image_tag))
+    # Not compressed: a plain tar is a valid image.tar.gz for every reader here, and quick.
+    with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(dest, "w") as out:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest[0]["RepoTags"] = tags
+                data = json.dumps(manifest).encode()
+            elif member.name == "repositories":
+                repo, _, tag = (tags or ["x:y"])[0].rpartition(":")
+                data = json.dumps({repo: {tag: "0" * 64}}).encode() if tags else b"{}"
+            if data is not None:
+                member.size = len(data)
+            out.addfile(member, io.BytesIO(data) if data is not None else None)
+    return dest
+
+
+def publish_cube(w: World, cube_id: str, image_name: str, archive: Path) -> None:
+    """The attacker's cube, published from their own repository and registered on the
+    registry's default branch (as a merged submission is)."""
+    source = w.tmp / f"{cube_id}-src"
+    shutil.copytree(EXAMPLES / "model", source)
+    manifest = source / "mlcube" / "mlcube.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("medperf-action-example/model:0.1.0", image_name)
+    )
+    assets = package_cube(validate_path(source), w.tmp / f"{cube_id}-assets").directory
+    shutil.copy(archive, assets / "image.tar.gz")
+    with open(assets / "checksums.sha256", "a") as sums:
+        sums.write(f"{sha256_file(assets / 'image.tar.gz')}  image.tar.gz\n")
+    _, published = publish(
+        f"{w.owner}/wdbc-centroid", cube_id, assets, token=w.tokens[w.owner], log=lambda _l: None
+    )
+    by_name = {p.name: {"url": p.url, "sha256": p.sha256} for p in published}
+    entry = {
+        "id": cube_id,
+        "name": cube_id,
+        "owner": w.owner,
+        "role": "model",
+        "state": "OPERATION",
+        "assets": {
+            "mlcube": by_name["mlcube.yaml"],
+            "parameters": by_name["parameters.yaml"],
+            "additional_files": by_name["additional_files.tar.gz"],
+        },
+        "image": {"archive": by_name["image.tar.gz"]},
+    }
+    w.gh.commit(REG, {f"mlcubes/{cube_id}.yaml": yaml.safe_dump(entry, sort_keys=False)})
+
+
+def request(w: World, cube_id: str, metrics: dict) -> int:
+    """An association request for `cube_id` reporting `metrics`, opened by its owner."""
+    summary = copy.deepcopy(w.stage.summary)
+    summary["cubes"]["candidate"]["id"] = cube_id
+    summary["metrics"]["candidate"] = metrics
+    doc = {
+        "benchmark": BENCH,
+        "mlcube": cube_id,
+        "status": "PENDING",
+        "initiated_by": w.owner,
+        "created_at": "2026-12-01T00:00:00Z",
+        "result": {"passed": True, "metrics": metrics},
+        "summary": summary,
+    }
+    branch = f"medperf/associate/{BENCH}/{cube_id}"
+    fork = f"{w.owner}/registry"
+    gh = w.gh
+    with gh.lock:
+        gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
+    gh.commit(fork, {association_path(BENCH, cube_id): yaml.safe_dump(doc)}, branch=branch)
+    pull = (
+        gh.github(w.tokens[w.owner])
+        .get_repo(REG)
+        .create_pull(
+            base="main",
+            head=f"{w.owner}:{branch}",
+            title=branch,
+            body=association_marker(BENCH, cube_id),
+        )
+    )
+    add_label(w, pull.number, PENDING, "registry-bot")
+    return pull.number
+
+
+def names(docker_client) -> dict[str, str | None]:
+    """Where each name the benchmark stands on points, right now."""
+    found = {}
+    for name in BENCHMARK_IMAGES:
+        images = docker_client.images.list(name=name)
+        found[name] = images[0].id if images else None
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# 1. A candidate can run in place of a benchmark cube
+
+
+def test_a_candidate_cannot_run_as_the_evaluator(
+    world: World, docker_client, hostile_image
+) -> None:
+    """The attacker's cube names the evaluator's image and publishes its own image saved
+    under the evaluator's name; its 'evaluator' writes the metrics it reported. Before, the
+    re-run loaded the archive first (moving the evaluator's name) and evaluated with the
+    attacker's code: the made-up metrics were 'reproduced'."""
+    w = world
+    tag, _ = hostile_image
+    before = names(docker_client)
+    archive = crafted_archive(docker_client, tag, w.tmp / "evil.tar.gz", [EVALUATOR_IMAGE])
+    publish_cube(w, "hostile-model", EVALUATOR_IMAGE, archive)
+    number = request(w, "hostile-model", MADE_UP)
+    code, _, stderr, doc = verify(w, number)
+    assert code == 1 and doc and not doc["passed"], stderr
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert not checks["rerun"]["passed"]
+    assert (
+        "all name the image 'medperf-action-example/evaluator:0.1.0'" in checks["rerun"]["detail"]
+    )
+    assert not any(row["passed"] for row in doc["metrics"])  # nothing "reproduced"
+    assert names(docker_client) == before  # every name the benchmark uses stays put
+
+
+def test_a_published_archive_loads_without_moving_any_name(
+    world: World, docker_client, hostile_image
+) -> None:
+    """An archive may only carry its own name, and even that is not set: loading it never
+    changes which image any name points to. The candidate runs by its image ID."""
+    w = world
+    tag, image_id = hostile_image
+    own = f"medperf-action-test/archived-{uuid.uuid4().hex[:12]}:1"
+    # A tag another image holds (the base image), among the archive's names: refused.
+    evil = crafted_archive(docker_client, tag, w.tmp / "evil.tar.gz", [own, "python:3.11-slim"])
+    publish_cube(w, "greedy-model", own, evil)
+    before = names(docker_client)
+    code, _, stderr, doc = verify(w, request(w, "greedy-model", MADE_UP))
+    assert code == 1 and not doc["passed"], stderr
+    rerun = next(c for c in doc["checks"] if c["name"] == "rerun")
+    assert "would tag" in rerun["detail"] and "python:3.11-slim" in rerun["detail"]
+    assert names(docker_client) == before
+    # Its own name only: it loads, under no name at all, and runs by its ID; the real
+    # evaluator scores it, so the made-up metrics are not reproduced.
+    plain = crafted_archive(docker_client, tag, w.tmp / "plain.tar.gz", [own])
+    publish_cube(w, "plain-model", own, plain)
+    code, _, stderr, doc = verify(w, request(w, "plain-model", MADE_UP))
+    assert code == 1 and not doc["passed"], stderr
+    rerun = next(c for c in doc["checks"] if c["name"] == "rerun")
+    assert rerun["passed"], rerun["detail"]  # it ran
+    assert {r["metric"] for r in doc["metrics"] if not r["passed"]} == set(MADE_UP)
+    assert docker_client.images.list(name=own) == []  # the archive set no name
+    assert docker_client.images.get(image_id).id == image_id
+    assert names(docker_client) == before
