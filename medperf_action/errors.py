@@ -171,6 +171,13 @@ class TaskFailed(CubeFailed):
             what = f"ran past its time limit{limit} and was stopped"
         elif self.oom_killed:
             what = f"ran out of memory and was killed (exit code {self.task_exit_code})"
+        elif self.task_exit_code == 137:
+            what = (
+                "was killed (exit code 137, SIGKILL): it ran out of memory, or something "
+                "outside the run stopped its container"
+            )
+        elif self.task_exit_code == 143:
+            what = "was terminated (exit code 143, SIGTERM) by something outside the run"
         else:
             what = f"failed with exit code {self.task_exit_code}"
         lines = [f"cube '{self.cube}', task '{self.task}' {what}"]

@@ -10,6 +10,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `GITHUB_TOKEN` | the token for everything else on GitHub |
 | `GITHUB_REPOSITORY` | this repository, under GitHub Actions |
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
+| `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from medperf_action.errors import UsageError
 
 CACHE_ENV = "MEDPERF_ACTION_CACHE"
 DEBUG_ENV = "MEDPERF_ACTION_DEBUG"
+SESSION_ENV = "MEDPERF_ACTION_SESSION"
 
 
 def cache_dir() -> Path:
@@ -33,6 +35,11 @@ def cache_dir() -> Path:
 
 def debug() -> bool:
     return os.environ.get(DEBUG_ENV) == "1"
+
+
+def session() -> str | None:
+    """The session every container started here is labelled with, if one is set."""
+    return os.environ.get(SESSION_ENV) or None
 
 
 def in_actions() -> bool:

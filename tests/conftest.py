@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,20 @@ pytest_plugins = ["github_server.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "python:3.11-slim"
+#: This test session's label: every container the tool starts in it (in this process or
+#: in a child) carries it, and the suite cleans up those, never a user's own run.
+SESSION = f"tests-{uuid.uuid4().hex[:12]}"
+os.environ["MEDPERF_ACTION_SESSION"] = SESSION
+#: A container filter for this session's medperf-action containers.
+OURS = {"label": ["org.medperf-action.managed=1", f"org.medperf-action.session={SESSION}"]}
+
+
+def remove_session_containers(client: Any) -> list[str]:
+    """Remove this session's containers; the names of those that were left."""
+    leftover = client.containers.list(all=True, filters=OURS)
+    for container in leftover:
+        container.remove(force=True)
+    return [x.name for x in leftover]
 
 
 def _docker_up() -> bool:
@@ -27,12 +43,12 @@ def docker_client() -> Iterator[Any]:
     """A client for a running engine that has python:3.11-slim.
 
     When either is missing, scripts/setup-docker.sh installs and starts them (never a
-    skip). At the end of the session no container labelled by medperf-action may be left.
+    skip). At the end of the session none of its containers may be left (others', on the
+    same engine, are not touched).
     """
     import docker
 
     from medperf_action.adapters.docker.client import engine
-    from medperf_action.adapters.docker.sandbox import LABEL
 
     need_setup = not _docker_up()
     if not need_setup:
@@ -49,10 +65,8 @@ def docker_client() -> Iterator[Any]:
         )
     client = engine()
     yield client
-    leftover = client.containers.list(all=True, filters={"label": LABEL})
-    for container in leftover:
-        container.remove(force=True)
-    assert not leftover, f"containers left behind: {[x.name for x in leftover]}"
+    leftover = remove_session_containers(client)
+    assert not leftover, f"containers left behind: {leftover}"
 
 
 def _free_port() -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sklearn.metrics as skm
 from click.testing import CliRunner
+from conftest import OURS
 
 from medperf_action.adapters.docker.sandbox import LABEL
 from medperf_action.cli import main
@@ -187,7 +188,7 @@ def test_failing_model_is_reported_with_cube_task_and_exit_code(
     assert "bad-model" in stderr and "infer" in stderr and "exit code 3" in stderr
     assert "giving up on purpose" in stderr  # the last lines of its log
     assert "Traceback" not in stderr
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+    assert docker_client.containers.list(all=True, filters=OURS) == []
 
 
 def test_model_past_its_time_limit_is_killed_and_removed(
@@ -197,7 +198,7 @@ def test_model_past_its_time_limit_is_killed_and_removed(
     code, _, stderr = run_test(cache, "--model", str(cube), "--timeout", "3")
     assert code == 3
     assert "time limit" in stderr and "infer" in stderr
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+    assert docker_client.containers.list(all=True, filters=OURS) == []
 
 
 def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: Path) -> None:

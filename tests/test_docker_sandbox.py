@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import BASE, REPO
+from conftest import BASE, OURS, REPO, remove_session_containers
 
 from medperf_action.adapters.docker.client import engine as get_client
 from medperf_action.adapters.docker.images import context_hash, ensure_image
@@ -119,7 +119,7 @@ def test_the_sandbox_as_data(tmp_path: Path) -> None:
         labels={"org.medperf-action.run": "r1"},
         shm_size="2g",
     )
-    kwargs = container_kwargs(spec, RunAs(1000, 1000, ("27",)), "medperf-cube-infer-1")
+    kwargs = container_kwargs(spec, RunAs(1000, 1000, ("27",)), "medperf-cube-infer-1", "s1")
     assert kwargs["network_mode"] == "none"
     assert kwargs["cap_drop"] == ["ALL"]
     assert kwargs["security_opt"] == ["no-new-privileges"]
@@ -131,6 +131,7 @@ def test_the_sandbox_as_data(tmp_path: Path) -> None:
         ("/mlcube_io1", str(tmp_path / "o"), False),
     ]
     assert kwargs["labels"][LABEL] == "1" and kwargs["labels"]["org.medperf-action.run"] == "r1"
+    assert kwargs["labels"]["org.medperf-action.session"] == "s1"
     assert kwargs["environment"] == {"HOME": "/home/x", "PYTHONUNBUFFERED": "1"}
     assert kwargs["shm_size"] == "2g" and kwargs["gpus"] is False
     assert "entrypoint" not in kwargs and "privileged" not in kwargs
@@ -194,7 +195,7 @@ def test_nonzero_exit_raises_task_failed(base_id: str, client) -> None:
     msg = str(err)
     assert "mycube" in msg and "infer" in msg and "exit code 3" in msg
     assert "something broke" in msg
-    assert not client.containers.list(all=True, filters={"label": LABEL})
+    assert not client.containers.list(all=True, filters=OURS)
 
 
 def test_timeout_kills_and_removes(base_id: str, client) -> None:
@@ -397,3 +398,30 @@ def test_sigint_removes_container(base_id: str, client, tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 130 and "interrupted" in out
     assert not client.containers.list(all=True, filters={"label": f"test-marker={marker}"})
+
+
+def test_the_suite_cleans_up_its_own_containers_only(client, base_id: str) -> None:
+    """A user's own run on the same engine (a medperf-action container of no test session)
+    survives the suite's clean-up; this session's are removed."""
+    from medperf_action.adapters.docker.sandbox import CUBE_LABEL
+
+    theirs = client.containers.create(
+        base_id, ["true"], labels={LABEL: "1", CUBE_LABEL: "a-user-s-own-run"}
+    )
+    ours = client.containers.create(
+        base_id,
+        ["true"],
+        labels={LABEL: "1", "org.medperf-action.session": OURS["label"][1].split("=", 1)[1]},
+    )
+    try:
+        assert remove_session_containers(client) == [ours.name]
+        assert client.containers.get(theirs.id).id == theirs.id
+    finally:
+        theirs.remove(force=True)
+
+
+def test_a_task_killed_from_outside_or_out_of_memory_is_explained() -> None:
+    killed = TaskFailed("cube", "infer", 137, False, ["working"])
+    assert "exit code 137, SIGKILL" in str(killed) and "out of memory" in str(killed)
+    assert "something outside the run stopped" in str(killed)
+    assert "terminated (exit code 143, SIGTERM)" in str(TaskFailed("c", "t", 143, False, []))

@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 from medperf_action.adapters.docker.client import engine, sdk_errors, short
 from medperf_action.adapters.docker.hostfs import check_readable_by_others, chown_tree, log_file
 from medperf_action.errors import DockerError, InvalidInput, TaskFailed
+from medperf_action.settings import session
 from medperf_action.text import Log, silent
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ LABEL = "org.medperf-action.managed"
 """Every container started here carries this label with the value `"1"`."""
 CUBE_LABEL = "org.medperf-action.cube"
 TASK_LABEL = "org.medperf-action.task"
+SESSION_LABEL = "org.medperf-action.session"
+"""With $MEDPERF_ACTION_SESSION set, every container carries it under this label."""
 
 SANDBOX_UID = 10001
 """The uid a container runs as when the caller is root (containers never run as root)."""
@@ -115,7 +118,9 @@ def container_name(cube: str, task: str) -> str:
     return f"medperf-{slug(cube)}-{slug(task)}-{uuid.uuid4().hex[:10]}"
 
 
-def container_kwargs(spec: SandboxSpec, run_as: RunAs, name: str) -> dict[str, Any]:
+def container_kwargs(
+    spec: SandboxSpec, run_as: RunAs, name: str, session: str | None = None
+) -> dict[str, Any]:
     """The keyword arguments of `containers.create` for the sandbox: pure data.
 
     Mounts appear as `(target, source, read_only)` triples under `"mounts"`; `Sandbox`
@@ -132,7 +137,13 @@ def container_kwargs(spec: SandboxSpec, run_as: RunAs, name: str) -> dict[str, A
         "pids_limit": spec.pids_limit,
         "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={spec.tmp_size},mode=1777"},
         "mounts": [(m.container, str(m.host), m.read_only) for m in spec.mounts],
-        "labels": {LABEL: "1", CUBE_LABEL: spec.cube, TASK_LABEL: spec.task, **spec.labels},
+        "labels": {
+            LABEL: "1",
+            CUBE_LABEL: spec.cube,
+            TASK_LABEL: spec.task,
+            **({SESSION_LABEL: session} if session else {}),
+            **spec.labels,
+        },
         "environment": environment,
         "name": name,
         "detach": True,
@@ -183,7 +194,7 @@ class Sandbox:
         import docker.errors
 
         self._client = engine()
-        kwargs = _sdk_kwargs(container_kwargs(self.spec, self.run_as, self.name))
+        kwargs = _sdk_kwargs(container_kwargs(self.spec, self.run_as, self.name, session()))
         where = f"cube '{self.spec.cube}', task '{self.spec.task}'"
         self._created = True  # from here on, a container of that name may exist
         try:
