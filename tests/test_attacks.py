@@ -20,6 +20,7 @@ import yaml
 from registry_world import (
     BENCH,
     EXAMPLES,
+    MODEL,
     REG,
     Stage,
     World,
@@ -147,8 +148,9 @@ def publish_cube(w: World, cube_id: str, image_name: str, archive: Path) -> None
     w.gh.commit(REG, {f"mlcubes/{cube_id}.yaml": yaml.safe_dump(entry, sort_keys=False)})
 
 
-def request(w: World, cube_id: str, metrics: dict) -> int:
-    """An association request for `cube_id` reporting `metrics`, opened by its owner."""
+def request(w: World, cube_id: str, metrics: dict, extra: dict | None = None) -> int:
+    """An association request for `cube_id` reporting `metrics`, opened by its owner
+    (with `extra` files changed in the same commit)."""
     summary = copy.deepcopy(w.stage.summary)
     summary["cubes"]["candidate"]["id"] = cube_id
     summary["metrics"]["candidate"] = metrics
@@ -166,7 +168,8 @@ def request(w: World, cube_id: str, metrics: dict) -> int:
     gh = w.gh
     with gh.lock:
         gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
-    gh.commit(fork, {association_path(BENCH, cube_id): yaml.safe_dump(doc)}, branch=branch)
+    files = {association_path(BENCH, cube_id): yaml.safe_dump(doc), **(extra or {})}
+    gh.commit(fork, files, branch=branch)
     pull = (
         gh.github(w.tokens[w.owner])
         .get_repo(REG)
@@ -247,3 +250,42 @@ def test_a_published_archive_loads_without_moving_any_name(
     assert docker_client.images.list(name=own) == []  # the archive set no name
     assert docker_client.images.get(image_id).id == image_id
     assert names(docker_client) == before
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Everything decided is bound to one commit
+
+
+def test_a_branch_moved_between_two_reads_judges_the_commit_that_was_read(world: World) -> None:
+    """The attacker's request also puts themselves on the committee (registry.yaml). While
+    verify reads the PR (its head: that commit), the attacker pushes a clean commit; once
+    the files are listed, they push the first one back. Before, verify listed the clean
+    commit's files, passed, and bound its verdict to the first commit, which an approval
+    then merges. Now the files are those of the commit that was read, and it is refused."""
+    w, gh = world, world.gh
+    takeover = (
+        gh.read_file(REG, "registry.yaml")
+        .decode()
+        .replace("users:\n  - carol", "users:\n  - carol\n  - alice")
+    )
+    assert "alice" in takeover
+    number = request(w, MODEL, w.honest, extra={"registry.yaml": takeover})
+    pull = gh.repo(REG).issues[number].pull
+    fork, branch = gh.repo(pull.head_repo), f"refs/heads/{pull.head_ref}"
+    hostile = fork.refs[branch]
+    # The clean commit: the same request with registry.yaml as the registry has it.
+    original = gh.read_file(REG, "registry.yaml")
+    clean = gh.commit(pull.head_repo, {"registry.yaml": original}, branch=pull.head_ref)
+    with gh.lock:
+        fork.refs[branch] = hostile  # the PR's head is the hostile commit
+
+    def move(sha: str) -> None:
+        with gh.lock:
+            fork.refs[branch] = sha
+
+    gh.inject("GET", r"/pulls/\d+$", "then", then=lambda: move(clean))
+    gh.inject("GET", r"/pulls/\d+/files$|/compare/", "then", then=lambda: move(hostile))
+    code, _, stderr, doc = verify(w, number)
+    assert code == 1 and doc["head_sha"] == hostile, stderr
+    allowed = next(c for c in doc["checks"] if c["name"] == "allowed-changes")
+    assert not allowed["passed"] and "registry.yaml" in allowed["detail"]

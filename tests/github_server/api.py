@@ -380,6 +380,57 @@ def get_commit(ctx: Ctx) -> Reply:
     return Reply(200, ctx.render.commit(repo, ctx.world.git.commits[sha]))
 
 
+def compare(ctx: Ctx) -> Reply:
+    """BASE...HEAD: the commits HEAD has that BASE has not, and the files changed since
+    their merge base (what a pull request shows). A side is a branch, tag or SHA of this
+    repository, or a commit anywhere in its network (forks share objects here)."""
+    repo = ctx.repo()
+    git = ctx.world.git
+    base_name, sep, head_name = ctx.param("basehead").partition("...")
+    if not sep:
+        raise not_found()
+
+    def side(name: str) -> str:
+        sha = resolve(ctx.world, repo, name)
+        if sha is None and re.fullmatch(r"[0-9a-f]{40}", name) and name in git.commits:
+            sha = name
+        if sha is None:
+            raise not_found()
+        return sha
+
+    base, head = side(base_name), side(head_name)
+    of_base, of_head = set(git.ancestors(base)), git.ancestors(head)
+    ahead = [c for c in reversed(of_head) if c not in of_base]
+    behind = [c for c in of_base if c not in set(of_head)]
+    merge_base = git.merge_base(head, base) or base
+    if head == base:
+        status = "identical"
+    elif not behind:
+        status = "ahead"
+    elif not ahead:
+        status = "behind"
+    else:
+        status = "diverged"
+    r = f"{ctx.render.api}/repos/{repo.full_name}"
+    web = f"{ctx.render.web}/{repo.full_name}"
+    body = {
+        "url": f"{r}/compare/{base_name}...{head_name}",
+        "html_url": f"{web}/compare/{base_name}...{head_name}",
+        "permalink_url": f"{web}/compare/{base}...{head}",
+        "diff_url": f"{web}/compare/{base_name}...{head_name}.diff",
+        "patch_url": f"{web}/compare/{base_name}...{head_name}.patch",
+        "base_commit": ctx.render.commit(repo, git.commits[base], with_files=False),
+        "merge_base_commit": ctx.render.commit(repo, git.commits[merge_base], with_files=False),
+        "status": status,
+        "ahead_by": len(ahead),
+        "behind_by": len(behind),
+        "total_commits": len(ahead),
+        "commits": [ctx.render.commit(repo, git.commits[c], with_files=False) for c in ahead],
+        "files": ctx.render.diff_entries(repo, merge_base, head),
+    }
+    return Reply(200, body)
+
+
 def get_branch(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     name = ctx.param("branch")
@@ -1037,6 +1088,7 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "git/update-ref": update_ref,
     "git/delete-ref": delete_ref,
     "repos/get-commit": get_commit,
+    "repos/compare-commits-with-basehead": compare,
     "repos/get-branch": get_branch,
     "repos/get-content": get_content,
     "repos/create-or-update-file-contents": put_content,

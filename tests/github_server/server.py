@@ -27,7 +27,7 @@ import traceback
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,7 +46,7 @@ DOWNLOAD = re.compile(
     r"\A/(?P<owner>[^/]+)/(?P<repo>[^/]+)/releases/download/(?P<tag>.+)/(?P<name>[^/]+)\Z"
 )
 CHUNK = 1 << 20
-FAULT_KINDS = ("status", "rate_limit", "drop", "drop_after", "starter")
+FAULT_KINDS = ("status", "rate_limit", "drop", "drop_after", "starter", "then")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -72,6 +72,7 @@ class Fault:
     primary: bool = False
     fired: int = 0
     skip: int = 0
+    then: Callable[[], None] | None = None
 
     def matches(self, method: str, path: str, operation: str | None) -> bool:
         if self.remaining <= 0 or self.method not in ("*", method):
@@ -384,6 +385,7 @@ class GitHubServer:
         message: str | None = None,
         primary: bool = False,
         skip: int = 0,
+        then: Callable[[], None] | None = None,
     ) -> Fault:
         """Make the next `count` requests whose METHOD matches (or "*") and whose path
         matches the regular expression `path` (searched in the full path, e.g.
@@ -402,12 +404,16 @@ class GitHubServer:
           behind, as GitHub documents for an upstream failure ("This may leave an empty
           asset with a state of `starter`"; the description's state enum calls an
           unfinished asset "open", so that is its state here).
+        * "then": answer as usual, then call `then()` before the answer is sent: what
+          somebody else does on GitHub between two requests (a push, a label).
 
         `skip` lets that many matching requests through first (e.g. fail the second
         upload, not the first).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
+        if (kind == "then") != (then is not None):
+            raise ValueError('`then` goes with kind "then", and only with it')
         default = {"status": 502, "rate_limit": 403, "starter": 502}.get(kind, 0)
         fault = Fault(
             method.upper(),
@@ -419,6 +425,7 @@ class GitHubServer:
             message,
             primary,
             skip=skip,
+            then=then,
         )
         with self.lock:
             self.faults.append(fault)
@@ -659,6 +666,8 @@ class GitHubServer:
             if upload is not None and upload.path.exists():
                 upload.path.unlink()
 
+        if fault is not None and fault.then is not None:
+            fault.then()
         if fault_kind == "drop_after":
             self._log(method, path, 0, op_id, fault_kind)
             with contextlib.suppress(OSError):

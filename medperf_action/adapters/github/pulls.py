@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from github.PullRequest import PullRequest
     from github.Repository import Repository
 
-#: A request changes one file; a PR listing more than this is not read further.
-MAX_FILES = 100
-
-
 @dataclass(frozen=True)
 class FileChange:
     """One file a PR changes, as GitHub lists it."""
@@ -91,18 +87,16 @@ def read_pull(repo: Repository, number: int) -> PullState:
     )
 
 
-def changed_files(state: PullState) -> list[FileChange]:
-    """The PR's changed files (at most MAX_FILES + 1: more is refused anyway)."""
+def changed_files(repo: Repository, state: PullState) -> list[FileChange]:
+    """The files the PR changes *at the head that was read* (`state.head_sha`), compared
+    with the base as GitHub compares a PR: never the files of whatever the branch points
+    to a moment later. At most 300, as GitHub lists them; a request has one."""
 
     def files() -> list[FileChange]:
-        out: list[FileChange] = []
-        for f in state.pull.get_files():
-            out.append(FileChange(f.filename, f.status, f.previous_filename))
-            if len(out) > MAX_FILES:
-                break
-        return out
+        comparison = repo.compare(state.base_ref, state.head_sha)
+        return [FileChange(f.filename, f.status, f.previous_filename) for f in comparison.files]
 
-    return call(f"list the files of pull request #{state.number}", files)
+    return call(f"compare pull request #{state.number} at {state.head_sha[:12]}", files)
 
 
 def _info(pull: PullRequest) -> PullInfo:

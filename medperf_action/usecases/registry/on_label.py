@@ -171,7 +171,7 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     state = read_pull(ctx.repo, number)
     if not state.has_label(label):
         return Handled("ignored", f"#{number} no longer carries {label!r}: nothing to do")
-    req = analyse(changed_files(state), state.base_ref, ctx.default_branch)
+    req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
     d = Decision(ctx, state, label, sender, label.lower() == labels["approved"].lower(), req)
     for code, rule in WHO_RULES:
         if (why := rule(d)) is not None:

@@ -138,7 +138,7 @@ def report(
             ),
         )
     # What can be checked without running anything is checked again here.
-    req = analyse(changed_files(state), state.base_ref, ctx.default_branch)
+    req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
     passed, notes = _verdict(doc, req, conclusion)
     approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
     if approver:

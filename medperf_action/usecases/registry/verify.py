@@ -123,7 +123,7 @@ def verify(
     repo = repository(gh, registry)
     default = default_branch(repo)
     state = read_pull(repo, pr)
-    req = analyse(changed_files(state), state.base_ref, default)
+    req = analyse(changed_files(repo, state), state.base_ref, default)
     base = Registry(RepoFiles(repo, default))
     result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
     if req.kind == "other":
