@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import tarfile
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from registry_world import (
     World,
     add_label,
     build_world,
+    labels,
     make_stage,
+    on_label,
+    report,
     verify,
 )
 
@@ -38,7 +42,7 @@ from medperf_action.usecases.publishing import publish
 
 pytestmark = pytest.mark.docker
 
-PENDING = "medperf/pending"
+PENDING, APPROVED, REJECTED = "medperf/pending", "medperf/approved", "medperf/rejected"
 #: Metrics no honest model of the example reaches.
 MADE_UP = {"auc": 0.9999, "accuracy": 0.9999, "sensitivity": 1.0, "specificity": 1.0, "f1": 1.0}
 #: The example's own evaluator image, which the benchmark's evaluator entry names.
@@ -184,6 +188,11 @@ def request(w: World, cube_id: str, metrics: dict, extra: dict | None = None) ->
     return pull.number
 
 
+def main_file_of(w: World, cube_id: str) -> bytes | None:
+    """The pair's association file on the registry's default branch, if any."""
+    return w.gh.read_file(REG, association_path(BENCH, cube_id))
+
+
 def names(docker_client) -> dict[str, str | None]:
     """Where each name the benchmark stands on points, right now."""
     found = {}
@@ -289,3 +298,34 @@ def test_a_branch_moved_between_two_reads_judges_the_commit_that_was_read(world:
     assert code == 1 and doc["head_sha"] == hostile, stderr
     allowed = next(c for c in doc["checks"] if c["name"] == "allowed-changes")
     assert not allowed["passed"] and "registry.yaml" in allowed["detail"]
+
+
+# ---------------------------------------------------------------------------------------
+# 4. A rejection is final
+
+
+def test_a_rejected_request_reopened_and_relabelled_is_not_approved(world: World) -> None:
+    """The author reopens their rejected request, and somebody with triage access takes its
+    rejected label off; a committee member then labels it approved. Before, it was merged: labels were
+    the only record of the rejection. Now the registry's own comment records it."""
+    w, gh = world, world.gh
+    number = request(w, MODEL, w.honest)
+    assert verify(w, number)[0] == 0 and report(w, number)[0] == 0
+    add_label(w, number, REJECTED, "carol")
+    assert on_label(w, number, REJECTED, "carol")[0] == 0
+    assert gh.repo(REG).issues[number].state == "closed"
+
+    gh.github(w.tokens[w.owner]).get_repo(REG).get_pull(number).edit(state="open")
+    issue = gh.github(w.tokens["mallory"]).get_repo(REG).get_issue(number)
+    issue.requester.requestJsonAndCheck(  # a label name with "/" is sent percent-encoded
+        "DELETE", f"{issue.url}/labels/{urllib.parse.quote(REJECTED, safe='')}"
+    )
+    assert gh.repo(REG).issues[number].state == "open" and REJECTED not in labels(w, number)
+
+    add_label(w, number, APPROVED, "dave")
+    code, stdout, stderr = on_label(w, number, APPROVED, "dave")
+    assert code == 0 and stdout.startswith("refused:"), stdout + stderr
+    assert "rejected by carol" in stdout
+    issue = gh.repo(REG).issues[number]
+    assert issue.pull.merged_at is None and APPROVED not in labels(w, number)
+    assert main_file_of(w, MODEL) is None

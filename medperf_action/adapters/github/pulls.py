@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from github.PullRequest import PullRequest
     from github.Repository import Repository
 
+
 @dataclass(frozen=True)
 class FileChange:
     """One file a PR changes, as GitHub lists it."""

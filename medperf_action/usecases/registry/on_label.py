@@ -9,6 +9,7 @@ they are asked (each a small function, listed in `WHO_RULES` and `STATE_RULES`):
 | not-a-request | the PR is not one association request |
 | not-committee | the labeller is not on the committee (registry.yaml users or teams) |
 | self | the labeller opened the request |
+| rejected | an approval of a request that was rejected (reopened, relabelled) |
 | both | the PR carries the other decision's label too |
 | merged | a merged (approved) request is labelled rejected |
 | closed | a closed request is labelled |
@@ -41,7 +42,7 @@ from medperf_action.errors import UsageError
 from medperf_action.settings import run_id
 from medperf_action.usecases.registry.approval import approve
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
-from medperf_action.usecases.registry.report import BINDING
+from medperf_action.usecases.registry.decisions import BINDING, rejected_by, rejection_line
 
 if TYPE_CHECKING:
     from medperf_action.adapters.github.client import IssueComment
@@ -66,6 +67,7 @@ class Decision:
     sender: str
     approving: bool
     request: Request
+    found: list[IssueComment] = field(default_factory=list)  # the PR's comments
     status: str | None = None  # the pair's file on the default branch, when read
 
     @property
@@ -104,6 +106,16 @@ def _own_request(d: Decision) -> str | None:
     return None
 
 
+def _rejected_before(d: Decision) -> str | None:
+    by = rejected_by(d.found, d.ctx.identity()) if d.approving else None
+    if by is not None:
+        return (
+            f"It was rejected by {by}, and a decision stands whatever its labels say: "
+            "a new request for the pair is a new pull request."
+        )
+    return None
+
+
 def _both_labels(d: Decision) -> str | None:
     other = d.labels["rejected"] if d.approving else d.labels["approved"]
     if d.state.has_label(other):
@@ -138,6 +150,7 @@ WHO_RULES: tuple[tuple[str, Rule], ...] = (
     ("self", _own_request),
 )
 STATE_RULES: tuple[tuple[str, Rule], ...] = (
+    ("rejected", _rejected_before),
     ("both", _both_labels),
     ("merged", _rejecting_merged),
     ("closed", _closed),
@@ -183,15 +196,15 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     finished = _already_done(d)
     if finished is not None:
         return finished
+    d.found = comments(state)
     for code, rule in STATE_RULES:
         if (why := rule(d)) is not None:
-            return _refuse(d, code, why)
+            return _refuse(d, code, why, d.found)
     if not d.approving:
         return _reject(d)
-    found = comments(state)
-    why = _unverified(d, found)
+    why = _unverified(d, d.found)
     if why is not None:
-        return _refuse(d, "unverified", why, found)
+        return _refuse(d, "unverified", why, d.found)
     actions = approve(ctx, state, req.benchmark, req.mlcube, sender)
     return Handled(
         "approved", f"#{number}: {req.mlcube} approved for {req.benchmark} by {sender}", actions
@@ -259,12 +272,15 @@ def _refuse(d: Decision, code: str, why: str, found: list[IssueComment] | None =
 
 
 def _reject(d: Decision) -> Handled:
+    """Record the decision (the registry's own comment, which no label undoes), close."""
     state, actions = d.state, []
-    text = (
-        f"Rejected by @{d.sender} (`{d.label}`). The request is closed; after a rejection, a "
-        "new request for the pair may be opened."
-    )
-    if _keyed_comment(d, f"rejected:{d.sender}", text):
+    record = rejection_line(d.sender)
+    if find_comment(d.found, record, d.ctx.identity()) is None:
+        text = (
+            f"Rejected by @{d.sender} (`{d.label}`). The request is closed, and stays "
+            "rejected; after a rejection, a new request for the pair may be opened."
+        )
+        post_comment(state, f"{record}\n{text}")
         actions.append("commented")
     if state.state == "open":
         close(state)

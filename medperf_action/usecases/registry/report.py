@@ -14,7 +14,6 @@ verification can never be merged unverified.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from medperf_action.adapters.github.pulls import (
     PullState,
     add_label,
     changed_files,
+    comments,
     open_pulls_from,
     read_pull,
     remove_label,
@@ -35,12 +35,7 @@ from medperf_action.text import md, md_code
 from medperf_action.usecases.registry.approval import approve, policy_approver
 from medperf_action.usecases.registry.artifact import load_report, render_markdown
 from medperf_action.usecases.registry.context import Context
-
-BINDING = re.compile(r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false) -->$")
-
-
-def binding_line(head_sha: str, passed: bool) -> str:
-    return f"<!-- medperf-action:verified head={head_sha} passed={str(passed).lower()} -->"
+from medperf_action.usecases.registry.decisions import binding_line, rejected_by
 
 
 @dataclass
@@ -141,6 +136,8 @@ def report(
     req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
     passed, notes = _verdict(doc, req, conclusion)
     approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
+    if approver and rejected_by(comments(state), ctx.identity()):
+        approver = None  # a rejected request is never approved, by a policy neither
     if approver:
         notes.append(
             f"✅ Approved by the registry's approval policy ({approver.split(':')[1]}): "

@@ -1,0 +1,45 @@
+"""What the registry's own comments record, where no label can undo it.
+
+Labels can be set and removed by anyone with triage access; a comment by the registry's
+own identity cannot be forged by them. Two records live in such comments:
+
+* the verification, bound to a commit: the sticky comment's second line is
+  `<!-- medperf-action:verified head=SHA passed=true|false -->` (`binding_line`);
+* a rejection: a comment whose first line is `<!-- medperf-action:decision rejected
+  by=LOGIN -->`. A rejected request stays rejected, even reopened and relabelled; a new
+  request is a new pull request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medperf_action.adapters.github.client import IssueComment
+
+BINDING = re.compile(r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false) -->$")
+REJECTION = re.compile(
+    r"^<!-- medperf-action:decision rejected by=([A-Za-z0-9-]+(?:\[bot\])?) -->$"
+)
+
+
+def binding_line(head_sha: str, passed: bool) -> str:
+    return f"<!-- medperf-action:verified head={head_sha} passed={str(passed).lower()} -->"
+
+
+def rejection_line(login: str) -> str:
+    return f"<!-- medperf-action:decision rejected by={login} -->"
+
+
+def rejected_by(found: Iterable[IssueComment], me: str) -> str | None:
+    """Who rejected the request, by the registry's own record of it; None if nobody did."""
+    for comment in found:
+        author = comment.user.login if comment.user is not None else ""
+        if author.lower() != me.lower():
+            continue
+        match = REJECTION.match((comment.body or "").split("\n", 1)[0].strip())
+        if match:
+            return match.group(1)
+    return None
