@@ -9,6 +9,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `MEDPERF_REGISTRY_TOKEN` | the token that opens requests in the registry |
 | `GITHUB_TOKEN` | the token for everything else on GitHub |
 | `GITHUB_REPOSITORY` | this repository, under GitHub Actions |
+| `MEDPERF_TEAM_TOKEN` | a token that reads the committee's team memberships, for nothing else |
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
 | `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
 """
@@ -53,6 +54,12 @@ def github_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:
     if not value:
         raise UsageError(f"no GitHub token: pass --token or set {env}")
     return value
+
+
+def team_token() -> str | None:
+    """The token that reads the committee's team memberships, when it is not the
+    workflow's own (GITHUB_TOKEN cannot read an organisation's teams)."""
+    return os.environ.get("MEDPERF_TEAM_TOKEN") or None
 
 
 def registry_token(token: str | None) -> str | None:

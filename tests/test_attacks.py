@@ -27,6 +27,7 @@ from registry_world import (
     World,
     add_label,
     build_world,
+    comments,
     labels,
     make_stage,
     on_label,
@@ -329,3 +330,42 @@ def test_a_rejected_request_reopened_and_relabelled_is_not_approved(world: World
     issue = gh.repo(REG).issues[number]
     assert issue.pull.merged_at is None and APPROVED not in labels(w, number)
     assert main_file_of(w, MODEL) is None
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Committees with teams work, and the label check fails closed
+
+
+def test_a_team_lookup_that_fails_refuses_the_approval_saying_why(world: World) -> None:
+    """GitHub fails while the labeller's team membership is checked. Before, on-label
+    stopped with an error and left the approved label standing; now the label goes, with
+    a comment that says why, and nothing is merged."""
+    w, gh = world, world.gh
+    number = request(w, MODEL, w.honest)
+    assert verify(w, number)[0] == 0 and report(w, number)[0] == 0
+    gh.inject("GET", r"/teams/committee/memberships/", "status", count=50, status=502)
+    add_label(w, number, APPROVED, "dave")
+    code, stdout, stderr = on_label(w, number, APPROVED, "dave")
+    assert code == 0 and stdout.startswith("refused:"), stdout + stderr
+    assert "could not be checked" in stdout and "502" in stdout
+    assert APPROVED not in labels(w, number)
+    assert gh.repo(REG).issues[number].pull.merged_at is None
+    assert any("could not be checked" in c for c in comments(w, number))
+
+
+def test_a_committee_team_is_read_with_the_team_token(world: World, monkeypatch) -> None:
+    """The workflow's own token cannot see team memberships (GitHub answers 404): a team
+    member's approval is refused, saying how to fix it; with the team token it stands."""
+    w, gh = world, world.gh
+    gh.hide_teams_from("registry-bot")
+    number = request(w, MODEL, w.honest)
+    assert verify(w, number)[0] == 0 and report(w, number)[0] == 0
+    add_label(w, number, APPROVED, "dave")
+    code, stdout, _ = on_label(w, number, APPROVED, "dave")
+    assert stdout.startswith("refused:") and "team-token" in stdout
+    assert gh.repo(REG).issues[number].pull.merged_at is None
+    monkeypatch.setenv("MEDPERF_TEAM_TOKEN", w.tokens["carol"])  # reads the org's teams
+    add_label(w, number, APPROVED, "dave")
+    code, stdout, stderr = on_label(w, number, APPROVED, "dave")
+    assert code == 0 and stdout.startswith("approved:"), stdout + stderr
+    assert gh.repo(REG).issues[number].pull.merged_at is not None

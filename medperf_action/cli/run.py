@@ -158,7 +158,12 @@ def action_command() -> None:
     """The composite action's entry: its inputs come as JSON in MPA_INPUTS."""
     inputs = action_inputs(os.environ.get("MPA_INPUTS", ""))
     # The tokens, for the commands that read them from the environment (never printed).
-    for name, variable in (("token", "GITHUB_TOKEN"), ("registry-token", "MEDPERF_REGISTRY_TOKEN")):
+    tokens = (
+        ("token", "GITHUB_TOKEN"),
+        ("registry-token", "MEDPERF_REGISTRY_TOKEN"),
+        ("team-token", "MEDPERF_TEAM_TOKEN"),
+    )
+    for name, variable in tokens:
         if inputs.get(name):
             os.environ[variable] = inputs[name]
     config_path = (inputs.get("config") or "").strip()

@@ -289,7 +289,9 @@ def list_teams(ctx: Ctx) -> Reply:
 
 
 def team_membership(ctx: Ctx) -> Reply:
-    ctx.require_login()
+    login = ctx.require_login()
+    if login.lower() in ctx.world.team_blind:
+        raise not_found()  # GitHub hides what the token may not read
     team = ctx.world.teams.get((ctx.param("org").lower(), ctx.param("team_slug").lower()))
     if team is None:
         raise not_found()

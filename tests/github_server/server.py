@@ -255,6 +255,11 @@ class GitHubServer:
             org.members.update(members or {})
             return org
 
+    def hide_teams_from(self, login: str) -> None:
+        """`login`'s token sees no team membership (404), as a workflow's GITHUB_TOKEN."""
+        with self.lock:
+            self.world.team_blind.add(login.lower())
+
     def add_team(
         self,
         org: str,

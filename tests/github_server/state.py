@@ -176,6 +176,9 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> login
     teams: dict[tuple[str, str], Team] = field(default_factory=dict)  # (org, slug), lower-case
     repos: dict[str, Repo] = field(default_factory=dict)  # lower-case full name -> repo
+    #: Logins whose tokens cannot see team memberships (as GITHUB_TOKEN cannot): GitHub
+    #: answers them 404, whether or not the user is a member.
+    team_blind: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 
     def new_id(self) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from medperf_action.adapters.github.client import connect
 from medperf_action.adapters.github.pulls import (
     PullState,
     changed_files,
@@ -38,8 +39,8 @@ from medperf_action.adapters.github.pulls import (
 )
 from medperf_action.domain.registry.layout import VERIFY_MARKER
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import UsageError
-from medperf_action.settings import run_id
+from medperf_action.errors import GitHubError, UsageError
+from medperf_action.settings import run_id, team_token
 from medperf_action.usecases.registry.approval import approve
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
 from medperf_action.usecases.registry.decisions import BINDING, rejected_by, rejection_line
@@ -89,14 +90,32 @@ def _not_a_request(d: Decision) -> str | None:
 
 
 def _not_on_committee(d: Decision) -> str | None:
+    """Fails closed: a membership that cannot be checked is no membership."""
     config, login = d.ctx.config, d.sender
     if login.lower() in {u.lower() for u in config.users}:
         return None
-    if any(team_member(d.ctx.gh, team, login) for team in config.teams):
-        return None
+    token = team_token()
+    gh = connect(token) if token and config.teams else d.ctx.gh
+    try:
+        if any(team_member(gh, team, login) for team in config.teams):
+            return None
+    except GitHubError as exc:
+        return (
+            f"Whether {login} is on the committee's teams could not be checked ({exc}), and "
+            "a decision is carried out only when it can be. Label again once GitHub answers; "
+            "a maintainer may need to give the registry's workflow a token that reads the "
+            "organisation's teams (the `team-token` secret, docs/committees.md)."
+        )
+    hint = (
+        " If they are in one of its teams, the registry's workflow cannot see it: it needs a "
+        "token that reads the organisation's teams (the `team-token` secret, "
+        "docs/committees.md)."
+        if config.teams and not token
+        else ""
+    )
     return (
         "Only the benchmark committee named in registry.yaml approves or rejects requests, "
-        f"and {login} is not on it."
+        f"and {login} is not on it.{hint}"
     )
 
 
