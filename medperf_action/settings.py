@@ -12,6 +12,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `MEDPERF_TEAM_TOKEN` | a token that reads the committee's team memberships, for nothing else |
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
 | `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
+| `MEDPERF_ACTION_INSECURE_HOSTS` | hosts the registry's re-run may download from over http |
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ import os
 from pathlib import Path
 
 from medperf_action.errors import UsageError
+
+#: What an untrusted cube's task may use, when nobody says otherwise: the memory of a task
+#: container (a GitHub-hosted runner has 16 GB), and how much of its log is kept.
+DEFAULT_MEMORY = "8g"
+DEFAULT_LOG_LIMIT = 64 << 20
+#: What the registry's re-run may download and extract (registry.yaml `limits` may say
+#: otherwise): one asset whose entry declares no size, and one archive's contents.
+DEFAULT_MAX_ASSET_BYTES = 4 << 30
+DEFAULT_MAX_EXTRACT_BYTES = 2 << 30
 
 CACHE_ENV = "MEDPERF_ACTION_CACHE"
 DEBUG_ENV = "MEDPERF_ACTION_DEBUG"
@@ -41,6 +51,13 @@ def debug() -> bool:
 def session() -> str | None:
     """The session every container started here is labelled with, if one is set."""
     return os.environ.get(SESSION_ENV) or None
+
+
+def insecure_hosts() -> set[str]:
+    """Hosts an untrusted download may reach over plain http ($MEDPERF_ACTION_INSECURE_HOSTS,
+    comma-separated): a test server on 127.0.0.1, say. Nothing by default."""
+    value = os.environ.get("MEDPERF_ACTION_INSECURE_HOSTS", "")
+    return {h.strip().lower() for h in value.split(",") if h.strip()}
 
 
 def in_actions() -> bool:

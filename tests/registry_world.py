@@ -132,6 +132,8 @@ def build_world(
     """The registry; with `submitted`, the model's entry is on its default branch already."""
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
     monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
+    # The test server is plain http on 127.0.0.1: the registry's re-run may reach it so.
+    monkeypatch.setenv("MEDPERF_ACTION_INSECURE_HOSTS", "127.0.0.1")
     for name in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("MEDPERF_ACTION_BOT_LOGIN", raising=False)

@@ -369,3 +369,46 @@ def test_a_committee_team_is_read_with_the_team_token(world: World, monkeypatch)
     code, stdout, stderr = on_label(w, number, APPROVED, "dave")
     assert code == 0 and stdout.startswith("approved:"), stdout + stderr
     assert gh.repo(REG).issues[number].pull.merged_at is not None
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Limits on what an untrusted cube or URL can cost
+
+
+def submission(w: World, entry: dict) -> int:
+    """A submission of `entry` as mlcubes/<id>.yaml, from its owner's fork."""
+    cube_id, gh = entry["id"], w.gh
+    branch, fork = f"medperf/submit/{cube_id}", f"{w.owner}/registry"
+    with gh.lock:
+        gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
+    gh.commit(fork, {f"mlcubes/{cube_id}.yaml": yaml.safe_dump(entry)}, branch=branch)
+    pull = (
+        gh.github(w.tokens[w.owner])
+        .get_repo(REG)
+        .create_pull(base="main", head=f"{w.owner}:{branch}", title=branch, body="")
+    )
+    return pull.number
+
+
+def test_verify_downloads_no_more_than_declared_and_only_over_https(
+    world: World, monkeypatch
+) -> None:
+    """An asset that serves more than its entry declares is cut off there; a plain-http URL
+    is not fetched at all; and the comment says so in general terms, never echoing what a
+    remote page answered."""
+    w = world
+    entry = yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    small = dict(entry, id="wdbc-small", name="small")
+    small["assets"] = dict(entry["assets"])
+    small["assets"]["additional_files"] = dict(entry["assets"]["additional_files"], size=100)
+    code, _, stderr, doc = verify(w, submission(w, small))
+    assets = next(c for c in doc["checks"] if c["name"] == "assets")
+    assert code == 1 and not assets["passed"], stderr
+    assert "assets.additional_files: a download is larger than allowed" in assets["detail"]
+    assert "cut off" not in assets["detail"] and "bytes" not in assets["detail"]
+
+    monkeypatch.delenv("MEDPERF_ACTION_INSECURE_HOSTS")  # as on GitHub: https only
+    plain = dict(entry, id="wdbc-plain", name="plain")
+    code, _, _, doc = verify(w, submission(w, plain))
+    assets = next(c for c in doc["checks"] if c["name"] == "assets")
+    assert code == 1 and "assets.mlcube: a URL is not https" in assets["detail"]

@@ -43,8 +43,28 @@ def base_id(client) -> str:
     return ensure_image(BASE, None, None).id
 
 
-def run_container(image_id, args, mounts, *, cube, task, extra_labels=None, **kwargs):
-    spec = SandboxSpec(image_id, list(args), list(mounts), cube, task, labels=extra_labels or {})
+def run_container(
+    image_id,
+    args,
+    mounts,
+    *,
+    cube,
+    task,
+    extra_labels=None,
+    memory="1g",
+    log_limit=64 << 20,
+    **kwargs,
+):
+    spec = SandboxSpec(
+        image_id,
+        list(args),
+        list(mounts),
+        cube,
+        task,
+        labels=extra_labels or {},
+        memory=memory,
+        log_limit=log_limit,
+    )
     return run_task(spec, **kwargs)
 
 
@@ -125,6 +145,8 @@ def test_the_sandbox_as_data(tmp_path: Path) -> None:
     assert kwargs["security_opt"] == ["no-new-privileges"]
     assert kwargs["user"] == "1000:1000" and kwargs["group_add"] == ["27"]
     assert kwargs["pids_limit"] == 512
+    assert kwargs["read_only"] is True  # the root file system: /tmp is where it writes
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "8g"  # no swap past the limit
     assert kwargs["tmpfs"]["/tmp"].startswith("rw,exec,nosuid,nodev,size=1g")
     assert kwargs["mounts"] == [
         ("/mlcube_io0", str(tmp_path), True),
@@ -425,3 +447,53 @@ def test_a_task_killed_from_outside_or_out_of_memory_is_explained() -> None:
     assert "exit code 137, SIGKILL" in str(killed) and "out of memory" in str(killed)
     assert "something outside the run stopped" in str(killed)
     assert "terminated (exit code 143, SIGTERM)" in str(TaskFailed("c", "t", 143, False, []))
+
+
+# ---------------------------------------------------------------- what a task may cost
+
+
+def test_a_task_past_its_memory_limit_is_killed_and_said_so(base_id: str) -> None:
+    """A hostile (or careless) cube allocates far more than its limit: it is killed by the
+    kernel's OOM killer inside its own container, and the message says so."""
+    hog = "x = bytearray(400 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); print('alive')"
+    with pytest.raises(TaskFailed) as info:
+        _run(base_id, hog, memory="96m")
+    assert info.value.oom_killed or info.value.task_exit_code == 137
+    assert "out of memory" in str(info.value)
+
+
+def test_the_root_file_system_is_read_only_and_tmp_is_not(base_id: str) -> None:
+    seen: list[str] = []
+    _run(
+        base_id,
+        """
+        import os
+        for target in ("/evil.txt", "/usr/lib/evil.txt", "/tmp/scratch.txt"):
+            try:
+                with open(target, "w") as f:
+                    f.write("x")
+                print("wrote", target)
+            except OSError as exc:
+                print("refused", target, exc.errno)
+        print("home", os.environ["HOME"])
+        """,
+        echo=seen.append,
+    )
+    assert "refused /evil.txt 30" in seen and "refused /usr/lib/evil.txt 30" in seen  # EROFS
+    assert "wrote /tmp/scratch.txt" in seen and "home /tmp" in seen
+
+
+def test_a_flood_of_log_is_cut_and_said_so(base_id: str, tmp_path: Path) -> None:
+    log = tmp_path / "task.log"
+    seen: list[str] = []
+    _run(
+        base_id,
+        "for i in range(100000):\n    print('line', i, 'x' * 80)\nprint('the end')\n",
+        log_path=log,
+        echo=seen.append,
+        log_limit=1 << 20,
+    )
+    kept = log.read_text()
+    assert len(kept) < (1 << 20) + 200
+    assert kept.rstrip().endswith("the rest of this log is cut, past 1,048,576 bytes]")
+    assert seen[-1].endswith("past 1,048,576 bytes]") and len(seen) < 20000

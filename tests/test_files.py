@@ -50,6 +50,7 @@ class Reply:
     repeat: int = 1  # the body is sent this many times (large downloads without a large body)
     headers: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None  # close the connection after this many body bytes
+    send_length: bool = True  # False: no Content-Length, the body ends when the connection does
 
 
 class Server:
@@ -71,7 +72,10 @@ class Server:
                 reply = replies.pop(0) if len(replies) > 1 else replies[0]
                 self.send_response(reply.status)
                 length = len(reply.body) * reply.repeat
-                self.send_header("Content-Length", str(length))
+                if reply.send_length:
+                    self.send_header("Content-Length", str(length))
+                else:
+                    self.close_connection = True
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
@@ -611,3 +615,37 @@ def test_a_name_the_file_system_cannot_hold_is_the_archive_s_fault(tmp_path: Pat
     with pytest.raises(ArchiveUnsafe, match="cannot be extracted here"):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- untrusted sources
+
+
+def test_an_untrusted_download_stops_at_its_limit(server: Server, cache: Path) -> None:
+    """A URL that serves more than its entry declares (or the registry allows) is cut off
+    there, by its Content-Length or as soon as the body passes the limit; nothing stays."""
+    server.routes["/big"] = [Reply(body=b"x" * MiB, repeat=3)]
+    with pytest.raises(InvalidInput, match="larger than the 1,048,576 bytes allowed"):
+        fetch(server.url("/big"), None, cache=cache, max_bytes=MiB)
+    assert blob_dir_entries(cache) == []
+    # No Content-Length to go by (a chunked body): stopped while it streams.
+    server.routes["/chunked"] = [Reply(body=b"y" * MiB, repeat=3, send_length=False)]
+    with pytest.raises(InvalidInput, match="larger than"):
+        fetch(server.url("/chunked"), None, cache=cache, max_bytes=2 * MiB)
+    assert blob_dir_entries(cache) == []
+    assert fetch(server.url("/big"), None, cache=cache, max_bytes=3 * MiB).path.is_file()
+
+
+def test_an_untrusted_source_is_fetched_only_over_https(
+    server: Server, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/a"] = [Reply(body=b"a", repeat=1)]
+    monkeypatch.delenv("MEDPERF_ACTION_INSECURE_HOSTS", raising=False)
+    with pytest.raises(InvalidInput, match="only over https"):
+        fetch(server.url("/a"), None, cache=cache, secure=True)
+    local = tmp_path / "secret.txt"
+    local.write_text("a file on the runner")
+    for source in (str(local), local.as_uri()):
+        with pytest.raises(InvalidInput, match="only over https"):
+            fetch(source, None, cache=cache, secure=True)
+    monkeypatch.setenv("MEDPERF_ACTION_INSECURE_HOSTS", "127.0.0.1")
+    assert fetch(server.url("/a"), None, cache=cache, secure=True).sha256 == sha(b"a")

@@ -577,7 +577,10 @@ def test_verify_checks_submissions_and_committee_changes(world: World) -> None:
     code, _, _, doc = verify(w, tampered)
     assets = next(c for c in doc["checks"] if c["name"] == "assets")
     assert code == 1 and not assets["passed"] and "assets.parameters" in assets["detail"]
-    assert "SHA-256 mismatch" in assets["detail"]
+    assert "not what its SHA-256 names" in assets["detail"]
+    # What the remote page served is not echoed into the registry's comment.
+    served = fresh["assets"]["parameters"]["sha256"]
+    assert served not in json.dumps(doc) and "0" * 64 not in assets["detail"]
 
     lr = yaml.safe_load(w.gh.read_file(REG, "mlcubes/breast-cancer-lr.yaml"))
     takeover = open_pr(

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from medperf_action.settings import DEFAULT_MEMORY
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROLE_CHOICE = click.Choice(["model", "data-preparator", "metrics"])
@@ -39,8 +41,15 @@ def registry_request(func: F) -> F:
 
 
 def container_run(func: F) -> F:
-    """--timeout, --gpus and --quiet: how the cubes' containers run."""
+    """--timeout, --memory, --gpus and --quiet: how the cubes' containers run."""
     func = click.option("--quiet", is_flag=True, help="Do not echo the containers' logs.")(func)
+    func = click.option(
+        "--memory",
+        default=DEFAULT_MEMORY,
+        show_default=True,
+        metavar="SIZE",
+        help="Memory limit of each task's container, as Docker writes it (e.g. 16g).",
+    )(func)
     func = click.option(
         "--gpus",
         is_flag=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,7 @@ def associate_command(
     when_submitted: bool,
     config: Path | None,
     timeout_s: float,
+    memory: str,
     gpus: bool,
     quiet: bool,
 ) -> None:
@@ -131,6 +133,7 @@ def associate_command(
         registry_token=token,
         benchmark=benchmark_id,
         timeout_s=timeout_s,
+        memory=memory,
         gpus=gpus,
         echo=None if quiet else err,
         log=err,
@@ -142,17 +145,23 @@ def associate_command(
             raise UsageError(f"{mlcube_id} is not in the registry yet: submit it, or pass --model")
         return run_workflow(opts).summary
 
+    proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, _confirmer(yes))
+    if proposed is None:
+        err("not requested")
+        sys.exit(1)
+    _requested(proposed, record)
+
+
+def _confirmer(yes: bool) -> Callable[[dict[str, Any]], bool]:
+    """Show the test's results; ask whether to request, unless told not to ask."""
+
     def confirm(summary: dict[str, Any]) -> bool:
         out(text_report(summary))
         if yes or not sys.stdin.isatty():
             return True
         return click.confirm("Request this association?", default=True, err=True)
 
-    proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, confirm)
-    if proposed is None:
-        err("not requested")
-        sys.exit(1)
-    _requested(proposed, record)
+    return confirm
 
 
 def _waiting_for_submission(mlcube_id: str) -> None:

@@ -1,9 +1,11 @@
 """The sandbox every task runs in: one container, created, run and always removed.
 
 Every task container runs with no network, as a non-root `uid:gid`, with its inputs
-mounted read-only, all capabilities dropped, `no-new-privileges`, a pids limit, a private
-`/tmp` tmpfs, a time limit and GPUs only when asked for; it is removed whatever happens
-(non-zero exit, time-out, Ctrl-C, SIGTERM), and a removal that fails is logged.
+mounted read-only, a read-only root file system (a private `/tmp` tmpfs is where it may
+write, and `HOME` points there), all capabilities dropped, `no-new-privileges`, a pids
+limit, a memory limit, a time limit, a cap on how much of its log is kept, and GPUs only
+when asked for; it is removed whatever happens (non-zero exit, time-out, Ctrl-C, SIGTERM),
+and a removal that fails is logged.
 
 `container_kwargs` is the sandbox as data (what goes to the Docker SDK), unit-tested
 without an engine; `Sandbox` is the container as a context manager; `run_task` runs one
@@ -17,7 +19,6 @@ readable by "others" (checked before the run, with a clear error).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import os
@@ -30,12 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.docker.client import engine, sdk_errors, short
 from medperf_action.adapters.docker.hostfs import check_readable_by_others, chown_tree, log_file
+from medperf_action.adapters.docker.logs import LogPump
 from medperf_action.errors import DockerError, InvalidInput, TaskFailed
-from medperf_action.settings import session
+from medperf_action.settings import DEFAULT_LOG_LIMIT, DEFAULT_MEMORY, session
 from medperf_action.text import Log, silent
 
 if TYPE_CHECKING:
@@ -51,9 +53,6 @@ SESSION_LABEL = "org.medperf-action.session"
 SANDBOX_UID = 10001
 """The uid a container runs as when the caller is root (containers never run as root)."""
 SANDBOX_GID = 10001
-
-LOG_TAIL_LINES = 30
-_MAX_LINE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,8 @@ class SandboxSpec:
     pids_limit: int = 512
     shm_size: str | None = None
     tmp_size: str = "1g"
+    memory: str = DEFAULT_MEMORY
+    log_limit: int = DEFAULT_LOG_LIMIT
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ def container_kwargs(
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": spec.pids_limit,
+        "mem_limit": spec.memory,
+        "memswap_limit": spec.memory,  # no swap beyond the limit either
+        "read_only": True,
         "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={spec.tmp_size},mode=1777"},
         "mounts": [(m.container, str(m.host), m.read_only) for m in spec.mounts],
         "labels": {
@@ -313,7 +317,8 @@ def run_task(
         check_readable_by_others((m for m in spec.mounts if m.read_only), SANDBOX_UID)
     with _sigterm_as_interrupt(), _handed_over(spec, run_as), log_file(log_path) as handle:
         with Sandbox(spec, run_as, log) as box:
-            pump = _LogPump(box, handle, echo, log_prefix)
+            assert box.container is not None
+            pump = LogPump(box.container, handle, echo, log_prefix, spec.log_limit)
             watched = _watch(box, pump, timeout_s)
         pump.join(timeout=5)  # the container is gone: its log stream has ended
     if watched.timed_out or watched.exit_code != 0:
@@ -330,7 +335,7 @@ def run_task(
     return RunResult(0, watched.duration_s, log_path, pump.snapshot())
 
 
-def _watch(box: Sandbox, pump: _LogPump, timeout_s: float) -> _Watched:
+def _watch(box: Sandbox, pump: LogPump, timeout_s: float) -> _Watched:
     """Wait for the container (killing it at its time limit) while its log is read."""
     where = f"cube '{box.spec.cube}', task '{box.spec.task}'"
     started = time.monotonic()
@@ -430,65 +435,3 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-# --------------------------------------------------------------------------- logs
-
-
-class _LogPump(threading.Thread):
-    """Reads a container's log stream line by line: echo, file, tail."""
-
-    def __init__(
-        self,
-        box: Sandbox,
-        log_file: IO[str] | None,
-        echo: Log | None,
-        prefix: str,
-    ) -> None:
-        super().__init__(name="medperf-log-pump", daemon=True)
-        assert box.container is not None
-        self.container = box.container
-        self.log_file = log_file
-        self.echo = echo
-        self.prefix = prefix
-        self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-
-    def _emit(self, raw: bytes) -> None:
-        # "\r" rewrites a terminal line (progress bars): keep what a terminal would show
-        line = raw.decode("utf-8", errors="replace").rstrip("\r").rsplit("\r", 1)[-1]
-        with self._lock:
-            self.tail.append(line)
-            if self.log_file is not None:
-                try:
-                    self.log_file.write(line + "\n")
-                    self.log_file.flush()
-                except (OSError, ValueError):  # disk full, or closed after a hung stream
-                    self.log_file = None
-        if self.echo is not None:
-            try:
-                self.echo(self.prefix + line)
-            except Exception:  # an echo callback must never stop the pump
-                self.echo = None
-
-    def run(self) -> None:
-        buf = b""
-        try:
-            for chunk in self.container.logs(stream=True, follow=True):
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    self._emit(line)
-                if len(buf) > _MAX_LINE:  # no newline for a long while: emit what there is
-                    self._emit(buf)
-                    buf = b""
-        except Exception as exc:  # the container was removed under us, engine gone, ...
-            self.error = exc
-        finally:
-            if buf:
-                self._emit(buf)
-
-    def snapshot(self) -> list[str]:
-        with self._lock:
-            return list(self.tail)

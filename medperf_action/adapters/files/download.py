@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from medperf_action.adapters.files.hashing import sha256_file
 from medperf_action.errors import DiskError, DownloadError, HashMismatch, InvalidInput
-from medperf_action.settings import cache_dir
+from medperf_action.settings import cache_dir, insecure_hosts
 
 if TYPE_CHECKING:
     import requests
@@ -131,6 +131,8 @@ def fetch(
     progress: Progress | None = None,
     session: requests.Session | None = None,
     headers: Mapping[str, str] | None = None,
+    max_bytes: int | None = None,
+    secure: bool = False,
 ) -> Fetched:
     """Fetch ``source`` (http(s) URL, ``file://`` URL or local path) and verify its SHA-256.
 
@@ -139,6 +141,10 @@ def fetch(
     :class:`HashMismatch` (leaving nothing in the cache) unless the digest matches. With
     ``sha256=None`` the content is downloaded (always) and its digest is returned.
     ``progress`` is told of every MiB of an HTTP download.
+
+    For an untrusted source: ``max_bytes`` stops a download as soon as it is exceeded
+    (and refuses one whose Content-Length already says so); ``secure`` takes only https
+    URLs, or http to a host ``$MEDPERF_ACTION_INSECURE_HOSTS`` names, never a local file.
     """
     expected = normalise_digest(sha256)
     cache = Path(cache) if cache is not None else cache_dir()
@@ -151,8 +157,11 @@ def fetch(
 
     scheme_match = _URL_SCHEME.match(source)
     scheme = scheme_match.group(1).lower() if scheme_match else ""
+    if secure:
+        _check_secure(source, scheme, label)
     if scheme in ("http", "https"):
-        return _fetch_http(source, expected, blobs, label, progress, session, headers)
+        http = _Http(session, headers, progress, max_bytes)
+        return _fetch_http(source, expected, blobs, label, http)
     if scheme == "file":
         return _verify_local(_file_url_to_path(source), expected, label)
     if scheme:
@@ -161,6 +170,27 @@ def fetch(
             "(use http(s)://, file:// or a local path)"
         )
     return _verify_local(Path(source).expanduser(), expected, label)
+
+
+def _check_secure(source: str, scheme: str, label: str) -> None:
+    host = (urllib.parse.urlsplit(source).hostname or "").lower() if scheme else ""
+    if scheme == "https" or (scheme == "http" and host in insecure_hosts()):
+        return
+    raise InvalidInput(
+        f"cannot fetch {label}: an untrusted source is fetched only over https (not "
+        f"{scheme or 'a local path'})"
+    )
+
+
+@dataclass(frozen=True)
+class _Http:
+    """How an HTTP download goes: its session and headers, who hears of its progress,
+    and the most bytes it may have."""
+
+    session: requests.Session | None
+    headers: Mapping[str, str] | None
+    progress: Progress | None
+    max_bytes: int | None
 
 
 def _file_url_to_path(url: str) -> Path:
@@ -182,25 +212,16 @@ def _verify_local(path: Path, expected: str | None, label: str) -> Fetched:
     return Fetched(path, actual)
 
 
-def _fetch_http(
-    url: str,
-    expected: str | None,
-    blob_dir: Path,
-    label: str,
-    progress: Progress | None,
-    session: requests.Session | None,
-    headers: Mapping[str, str] | None,
-) -> Fetched:
+def _fetch_http(url: str, expected: str | None, blob_dir: Path, label: str, how: _Http) -> Fetched:
     try:
         blob_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DiskError(f"cannot create cache directory {blob_dir}: {exc}") from exc
-    own_session = session is None
-    http = make_session() if session is None else session
+    http = make_session() if how.session is None else how.session
     try:
-        tmp, actual = _download(url, blob_dir, label, progress, http, headers)
+        tmp, actual = _download(url, blob_dir, label, how, http)
     finally:
-        if own_session:
+        if how.session is None:
             http.close()
     try:
         if expected is not None and actual != expected:
@@ -215,17 +236,12 @@ def _fetch_http(
 
 
 def _download(
-    url: str,
-    blob_dir: Path,
-    label: str,
-    progress: Progress | None,
-    http: requests.Session,
-    headers: Mapping[str, str] | None,
+    url: str, blob_dir: Path, label: str, how: _Http, http: requests.Session
 ) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file in ``blob_dir``; return it and its SHA-256."""
     import requests
 
-    request_headers = {"Accept-Encoding": "identity", **(headers or {})}
+    request_headers = {"Accept-Encoding": "identity", **(how.headers or {})}
     for attempt in range(1, STREAM_ATTEMPTS + 1):
         try:
             response = http.get(url, stream=True, timeout=HTTP_TIMEOUT, headers=request_headers)
@@ -237,11 +253,12 @@ def _download(
                     f"cannot download {label}: HTTP {response.status_code} "
                     f"{response.reason or ''}".rstrip()
                 )
+            _check_length(_content_length(response), how.max_bytes, label)
             fd, tmp_name = tempfile.mkstemp(dir=blob_dir, prefix=".partial-")
             tmp = Path(tmp_name)
             try:
                 with os.fdopen(fd, "wb") as out:
-                    digest = _stream_body(response, out, label, progress)
+                    digest = _stream_body(response, out, label, how)
                 return tmp, digest
             except (
                 requests.ConnectionError,
@@ -266,17 +283,25 @@ def _download(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _stream_body(
-    response: requests.Response, out: BinaryIO, label: str, progress: Progress | None
-) -> str:
-    """Write the body to ``out`` while hashing it; fsync before returning the digest."""
+def _check_length(size: int | None, max_bytes: int | None, label: str) -> None:
+    if size is not None and max_bytes is not None and size > max_bytes:
+        raise InvalidInput(
+            f"cannot download {label}: it is larger than the {max_bytes:,} bytes allowed"
+        )
+
+
+def _stream_body(response: requests.Response, out: BinaryIO, label: str, how: _Http) -> str:
+    """Write the body to ``out`` while hashing it; fsync before returning the digest.
+    A body longer than ``how.max_bytes`` is stopped there."""
     total = _content_length(response)
+    progress = how.progress
     digest = hashlib.sha256()
     done = 0
     for chunk in response.iter_content(CHUNK_SIZE):
+        done += len(chunk)
+        _check_length(done, how.max_bytes, label)
         out.write(chunk)
         digest.update(chunk)
-        done += len(chunk)
         if progress is not None:
             progress(label, done, total, False)
     out.flush()

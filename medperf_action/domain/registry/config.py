@@ -1,9 +1,16 @@
-"""registry.yaml: the committee, the label names, the approval policy, the tolerance."""
+"""registry.yaml: the committee, the label names, the approval policy, the tolerance, and
+the limits of the registry's re-run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from medperf_action.settings import (
+    DEFAULT_MAX_ASSET_BYTES,
+    DEFAULT_MAX_EXTRACT_BYTES,
+    DEFAULT_MEMORY,
+)
 
 DEFAULT_LABELS = {
     "pending": "medperf/pending",
@@ -24,6 +31,9 @@ class RegistryConfig:
     allowlist: list[str] = field(default_factory=list)
     tolerance_abs: float = 1e-6
     tolerance_rel: float = 0.0
+    memory: str = DEFAULT_MEMORY
+    max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES
+    max_extract_bytes: int = DEFAULT_MAX_EXTRACT_BYTES
 
     @classmethod
     def from_data(cls, data: dict[str, Any] | None) -> RegistryConfig:
@@ -31,6 +41,7 @@ class RegistryConfig:
         committee = data.get("committee") or {}
         policy = data.get("approval_policy") or {}
         tolerance = data.get("metric_tolerance") or {}
+        limits = data.get("limits") or {}
         return cls(
             name=data.get("name", "registry"),
             users=list(committee.get("users") or []),
@@ -40,6 +51,9 @@ class RegistryConfig:
             allowlist=list(policy.get("allowlist") or []),
             tolerance_abs=float(tolerance.get("absolute", 1e-6)),
             tolerance_rel=float(tolerance.get("relative", 0.0)),
+            memory=str(limits.get("memory", DEFAULT_MEMORY)),
+            max_asset_bytes=int(limits.get("max_asset_bytes", DEFAULT_MAX_ASSET_BYTES)),
+            max_extract_bytes=int(limits.get("max_extract_bytes", DEFAULT_MAX_EXTRACT_BYTES)),
         )
 
     def within_tolerance(self, reported: float, verified: float) -> bool:

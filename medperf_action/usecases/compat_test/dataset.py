@@ -32,10 +32,19 @@ def fetch_dataset(
     source: str, sha256: str | None, cache: Path, opts: Options
 ) -> tuple[Fetched, Path, Path]:
     """The archive (hash-checked) and its `data_path` and `labels_path`, extracted."""
-    fetched = fetch(source, sha256, cache=cache, name="demo dataset", progress=opts.progress)
+    fetched = fetch(
+        source,
+        sha256,
+        cache=cache,
+        name="demo dataset",
+        progress=opts.progress,
+        **opts.fetch_limits(),
+    )
     if sha256 is None:
         opts.log(f"note: the demo dataset has no sha256 given; it is {fetched.sha256}")
-    root = fetch_and_extract(str(fetched.path), fetched.sha256, cache=cache)
+    root = fetch_and_extract(
+        str(fetched.path), fetched.sha256, cache=cache, max_total_bytes=opts.max_extract_bytes
+    )
     data_path, labels_path = read_paths(root)
     return fetched, data_path, labels_path
 

@@ -123,6 +123,7 @@ def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) 
         cache=opts.cache,
         name=f"{p.label} image",
         progress=opts.progress,
+        **opts.fetch_limits(p.archive.get("size")),
     )
     layout = archive_layout(Path(got.path))
     others = {q.image_ref for q in parts.values() if q.key != p.key}

@@ -44,7 +44,7 @@ class Participant:
     image_id: str | None = None
     digest: str | None = None
     build: bool = True
-    archive: dict[str, str] | None = None  # a published `docker save` (url, sha256)
+    archive: dict[str, Any] | None = None  # a published `docker save` (url, sha256, size)
 
     @property
     def label(self) -> str:
@@ -120,8 +120,14 @@ def _published_cube(assets: dict[str, Any], cache: Path, opts: Options) -> Path:
     workspace.mkdir(parents=True)
 
     def get(name: str) -> Path:
+        asset = assets[name]
         return fetch(
-            assets[name]["url"], assets[name]["sha256"], cache=cache, progress=opts.progress
+            asset["url"],
+            asset["sha256"],
+            cache=cache,
+            name=name,
+            progress=opts.progress,
+            **opts.fetch_limits(asset.get("size")),
         ).path
 
     try:
@@ -129,7 +135,11 @@ def _published_cube(assets: dict[str, Any], cache: Path, opts: Options) -> Path:
         if "parameters" in assets:
             shutil.copyfile(get("parameters"), workspace / "parameters.yaml")
         if "additional_files" in assets:
-            safe_extract(get("additional_files"), workspace / "additional_files")
+            safe_extract(
+                get("additional_files"),
+                workspace / "additional_files",
+                max_total_bytes=opts.max_extract_bytes,
+            )
         os.replace(tmp, root)
     except OSError:
         if not (root / manifest).is_file():  # else another run put the same cube there

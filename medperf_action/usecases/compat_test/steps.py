@@ -267,6 +267,7 @@ class StepRunner:
             labels={RUN_LABEL: self.run_id},
             gpus=self.opts.gpus and who.cube.accelerator_count > 0,
             shm_size=invocation.shm_size,
+            memory=self.opts.memory,
         )
         try:
             return run_task(

@@ -18,13 +18,16 @@ from medperf_action.adapters.files.download import fetch
 from medperf_action.adapters.github.contents import RepoFiles
 from medperf_action.domain.findings import Finding
 from medperf_action.domain.metrics import differences
+from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.layout import association_path, classify, mlcube_path
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
 from medperf_action.domain.validation import validate_file, validate_path
 from medperf_action.domain.yamldoc import load_text
 from medperf_action.errors import (
+    DownloadError,
     GitHubError,
+    HashMismatch,
     InvalidInput,
     MedperfError,
     RegistryInvalid,
@@ -243,28 +246,53 @@ def check_submission(base: Registry, req: Request, entry: dict[str, Any], author
     return Check("rules", True, f"{what} mlcube owned by {owner}, the PR's author")
 
 
-def _assets(entry: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+def _assets(entry: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for name, asset in (entry.get("assets") or {}).items():
-        yield f"assets.{name}", asset["url"], asset["sha256"]
+        yield f"assets.{name}", asset
     archive = (entry.get("image") or {}).get("archive")
     if archive:
-        yield "image.archive", archive["url"], archive["sha256"]
+        yield "image.archive", archive
 
 
-def check_assets(entry: dict[str, Any], log: Log) -> Check:
+def in_general_terms(exc: MedperfError) -> str:
+    """An error for the registry's comment. A failed download is said in general terms:
+    what a remote page answered (its status, the hash of what it served) is not echoed."""
+    text = str(exc)
+    if isinstance(exc, HashMismatch):
+        return "a download's content is not what its SHA-256 names"
+    if isinstance(exc, DownloadError):
+        return "a download failed"
+    if "larger than the" in text and "cannot download" in text:
+        return "a download is larger than allowed (its declared size, or the registry's limit)"
+    if "only over https" in text:
+        return "a URL is not https"
+    return text
+
+
+def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> Check:
     """Download every asset into a fresh folder (a warm cache proves nothing about what the
-    URL serves) and check its SHA-256; then validate the downloaded manifest."""
+    URL serves), over https only and no more than its declared size (or the registry's
+    limit), and check its SHA-256; then validate the downloaded manifest."""
     if "path" in entry:
         return Check("assets", False, "a `path:` entry works only in a local registry")
     problems, done = [], []
     with tempfile.TemporaryDirectory(prefix="medperf-verify-") as tmp:
         manifest = None
-        for name, url, sha in _assets(entry):
+        for name, asset in _assets(entry):
+            url = asset["url"]
             log(f"verify: download {name} {url}")
             try:
-                got = fetch(url, sha, cache=Path(tmp) / "cache", name=name)
+                got = fetch(
+                    url,
+                    asset["sha256"],
+                    cache=Path(tmp) / "cache",
+                    name=name,
+                    max_bytes=asset.get("size") or config.max_asset_bytes,
+                    secure=True,
+                )
             except MedperfError as exc:
-                problems.append(f"{name}: {exc}")
+                log(f"verify: {name}: {exc}")  # the details stay in the job's log
+                problems.append(f"{name}: {in_general_terms(exc)}")
                 continue
             done.append(name)
             if name == "assets.mlcube":

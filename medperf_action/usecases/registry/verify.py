@@ -29,7 +29,7 @@ from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import MedperfError
 from medperf_action.text import Log, now_iso, silent
 from medperf_action.usecases.compat_test.engine import run_workflow
-from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
 from medperf_action.usecases.registries import list_requests
 from medperf_action.usecases.registry.checks import (
     Check,
@@ -37,6 +37,7 @@ from medperf_action.usecases.registry.checks import (
     check_association,
     check_schema,
     check_submission,
+    in_general_terms,
 )
 
 
@@ -93,13 +94,17 @@ def _rerun(
         registry_token=token,
         log=log,
         progress=progress,
+        memory=config.memory,
+        untrusted=UntrustedLimits(config.max_asset_bytes, config.max_extract_bytes),
     )
     start = time.perf_counter()
     try:
         outcome = run_workflow(opts)
     except MedperfError as exc:
+        log(f"verify: the re-run failed: {exc}")  # the details stay in the job's log
         rows, _, _ = compare(config, reported, {})
-        return [Check("rerun", False, f"the registry's re-run failed: {exc}")], rows
+        why = in_general_terms(exc)
+        return [Check("rerun", False, f"the registry's re-run failed: {why}")], rows
     ran = Check(
         "rerun",
         True,
@@ -144,7 +149,7 @@ def verify(
         return result
     if req.kind == "submission":
         result.checks.append(check_submission(base, req, entry, state.author))
-        result.checks.append(check_assets(entry, log))
+        result.checks.append(check_assets(entry, result.config, log))
         return result
     rules, runnable = check_association(
         base, req, entry, state.author, lambda: list_requests(repo, default, "open"), pr
