@@ -42,7 +42,6 @@ from medperf_action.domain.registry.layout import submission_marker
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MODEL_REPO = "alice/wdbc-centroid"
-# action.yml installs into $RUNNER_TEMP/medperf-action-venv-<12 hex of the action's path>
 # action.yml installs into $RUNNER_TEMP/medperf-action-venv-<key of the package's files>;
 # the install step reports it (output `bin`), and `installed` reads it from there.
 VENV_PREFIX = "medperf-action-venv-"
