@@ -1,8 +1,9 @@
 """A published MedPerf world on the GitHub test server, shared by the GitOps tests.
 
 * `medperf/registry`: registry.yaml (committee: carol and the team medperf/committee),
-  the benchmark, and the published mlcube entries (asset URLs + SHA-256, as a real
-  registry holds them, since `path:` entries only work in a local checkout).
+  the benchmark, and the published mlcube entries (asset URLs + SHA-256, and the image by
+  digest in the session's OCI registry on 127.0.0.1, as a real registry holds them:
+  `path:` entries only work in a local checkout, and a verified entry is pinned).
 * `medperf/benchmark-cubes`: releases with the benchmark's cubes and its demo dataset.
 * `<owner>/wdbc-centroid`: the model owner's repository, its MLCube published at the tag
   `v1.0.0`; `World.model_assets` holds those assets with release.json, as
@@ -15,27 +16,35 @@ workflows' identity), reader (read-only).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import webhook_events
 import yaml
 from click.testing import CliRunner
 
+from medperf_action.adapters.docker.client import engine
 from medperf_action.adapters.docker.images import ensure_image
 from medperf_action.adapters.files.hashing import sha256_file
 from medperf_action.cli import main
 from medperf_action.domain.registry.layout import association_path
+from medperf_action.domain.registry.pins import cube_ids, pin_of
 from medperf_action.domain.validation import validate_path
 from medperf_action.usecases.packaging import package_cube
-from medperf_action.usecases.publishing import outputs_json, publish, write_record
+from medperf_action.usecases.publishing import outputs_json, publish, push_image, write_record
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REG = "medperf/registry"
 BENCH = "breast-cancer"
 MODEL = "breast-cancer-centroid"
+#: The tag each stage pushes its cubes' images under (the entries name them by digest).
+PUSH_TAG = "stage"
 CUBES = {
     "breast-cancer-prep": ("data_preparator", "data-preparator"),
     "breast-cancer-lr": ("reference_model", "model"),
@@ -50,27 +59,32 @@ class Stage:
     packaged: dict[str, Path]
     demo: Path
     summary: dict
+    #: Each cube's image, pushed to the session's OCI registry: NAME@sha256:...
+    references: dict[str, str]
 
 
-def make_stage(root: Path, honest_run: bool = True) -> Stage:
-    """Package the four example cubes and the demo dataset once; with `honest_run`, the
-    requester's own run (the example registry, local paths), which builds the images and
-    gives an association request its summary and metrics."""
+def staged(root: Path, oci: str, honest_run: bool = True) -> Iterator[Stage]:
+    """A module's stage (`make_stage`); afterwards, the names its pushes gave the images
+    in the engine are removed (the images stay)."""
+    stage = make_stage(root, oci, honest_run)
+    try:
+        yield stage
+    finally:
+        client = engine()
+        for pinned in stage.references.values():
+            for name in (pinned, pinned.split("@")[0] + ":" + PUSH_TAG):
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    client.images.remove(name)
+
+
+def make_stage(root: Path, oci: str, honest_run: bool = True) -> Stage:
+    """The four example cubes built, packaged, and their images pushed to the session's
+    OCI registry (a published entry names its image by digest), and the demo dataset;
+    with `honest_run`, the requester's own run (the example registry, local paths) gives
+    an association request its summary and metrics."""
     from medperf_action.usecases.compat_test.engine import run_workflow
     from medperf_action.usecases.compat_test.options import Options
 
-    packaged = {
-        cube_id: package_cube(
-            validate_path(EXAMPLES / folder), root / cube_id, log=lambda _l: None
-        ).directory
-        for cube_id, (folder, _role) in CUBES.items()
-    }
-    demo = root / "demo"
-    demo.mkdir()
-    shutil.copy(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz", demo)
-    (demo / "checksums.sha256").write_text(
-        f"{sha256_file(demo / 'breast-cancer-demo.tar.gz')}  breast-cancer-demo.tar.gz\n"
-    )
     summary: dict = {}
     if honest_run:
         outcome = run_workflow(
@@ -87,7 +101,26 @@ def make_stage(root: Path, honest_run: bool = True) -> Stage:
         for folder, _role in CUBES.values():
             cube = validate_path(EXAMPLES / folder).cube
             ensure_image(cube.image, cube.build_context, cube.build_file, log=lambda _l: None)
-    return Stage(root, packaged, demo, summary)
+    # Packaged after the build, so each manifest.json records its image's ID.
+    packaged = {
+        cube_id: package_cube(
+            validate_path(EXAMPLES / folder), root / cube_id, log=lambda _l: None
+        ).directory
+        for cube_id, (folder, _role) in CUBES.items()
+    }
+    # This session's own repository names, so no other run's pushes are touched.
+    session = os.environ["MEDPERF_ACTION_SESSION"]
+    references = {
+        cube_id: push_image(folder, f"{oci}/{session}/{cube_id}:{PUSH_TAG}", log=lambda _l: None)
+        for cube_id, folder in packaged.items()
+    }
+    demo = root / "demo"
+    demo.mkdir()
+    shutil.copy(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz", demo)
+    (demo / "checksums.sha256").write_text(
+        f"{sha256_file(demo / 'breast-cancer-demo.tar.gz')}  breast-cancer-demo.tar.gz\n"
+    )
+    return Stage(root, packaged, demo, summary, references)
 
 
 @dataclass
@@ -104,7 +137,7 @@ class World:
         return self.stage.summary["metrics"]["candidate"]
 
 
-def _entry(cube_id: str, owner: str, role: str, published: list, image: str) -> dict:
+def _entry(cube_id: str, owner: str, role: str, published: list, reference: str) -> dict:
     by_name = {p.name: p for p in published}
     assets = {
         key: {"url": by_name[name].url, "sha256": by_name[name].sha256}
@@ -122,7 +155,7 @@ def _entry(cube_id: str, owner: str, role: str, published: list, image: str) -> 
         "role": role,
         "state": "OPERATION",
         "assets": assets,
-        "image": {"name": image},
+        "image": {"reference": reference},
     }
 
 
@@ -145,15 +178,16 @@ def build_world(
     gh.add_collaborator("medperf/benchmark-cubes", "carol", "admin")
     gh.create_repo(f"{owner}/wdbc-centroid", {"README.md": b"model\n"})
 
-    def release(repo: str, tag: str, folder: Path, by: str) -> list:
+    def release(repo: str, tag: str, folder: Path, by: str, image: str | None = None) -> list:
+        # As `publish --push-image` leaves it: release.json records the pushed digest.
         url, published = publish(repo, tag, folder, token=tokens[by], log=lambda _l: None)
-        write_record(folder, outputs_json(url, published, repository=repo, tag=tag))
+        write_record(folder, outputs_json(url, published, image, repository=repo, tag=tag))
         return published
 
     model_assets = tmp / "model-assets"
     shutil.copytree(stage.packaged[MODEL], model_assets)
     files: dict[str, str] = {}
-    for cube_id, (folder, role) in CUBES.items():
+    for cube_id, (_folder, role) in CUBES.items():
         cube_owner, repo, assets = (
             (owner, f"{owner}/wdbc-centroid", model_assets)
             if cube_id == MODEL
@@ -162,12 +196,12 @@ def build_world(
         if assets != model_assets:
             shutil.copytree(stage.packaged[cube_id], assets)
         tag = "v1.0.0" if cube_id == MODEL else cube_id
-        published = release(repo, tag, assets, cube_owner)
+        reference = stage.references[cube_id]
+        published = release(repo, tag, assets, cube_owner, reference)
         if cube_id == MODEL and not submitted:
             continue
-        image = validate_path(EXAMPLES / folder).cube.image
         files[f"mlcubes/{cube_id}.yaml"] = yaml.safe_dump(
-            _entry(cube_id, cube_owner, role, published, image), sort_keys=False
+            _entry(cube_id, cube_owner, role, published, reference), sort_keys=False
         )
     shutil.copytree(stage.demo, tmp / "demo")
     demo = release("medperf/benchmark-cubes", "demo-v1", tmp / "demo", "carol")[0]
@@ -264,3 +298,13 @@ def comments(w: World, number: int) -> list[str]:
 def main_file(w: World) -> dict | None:
     data = w.gh.read_file(REG, association_path(BENCH, MODEL), ref="main")
     return None if data is None else yaml.safe_load(data)
+
+
+def default_pins(w: World, mlcube_id: str = MODEL) -> dict:
+    """The pins of the cubes a re-run of `mlcube_id` on the benchmark uses, as the
+    registry's default branch holds them now."""
+    bench = yaml.safe_load(w.gh.read_file(REG, f"benchmarks/{BENCH}.yaml"))
+    return {
+        cube: pin_of(yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{cube}.yaml")))
+        for cube in cube_ids(bench, mlcube_id)
+    }

@@ -16,12 +16,15 @@ test's steps are cached across scenarios (MEDPERF_ACTION_CACHE in a module folde
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import docker
 import pytest
 import webhook_events
 import yaml
@@ -35,7 +38,7 @@ from actions_runner import (
     parse_file_command,
     run_action,
 )
-from registry_world import BENCH, MODEL, REG, build_world, make_stage, verify
+from registry_world import BENCH, MODEL, REG, build_world, staged, verify
 
 from medperf_action.domain.registry.layout import submission_marker
 
@@ -266,8 +269,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
-    return make_stage(tmp_path_factory.mktemp("triggers"), honest_run=False)
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
+    yield from staged(tmp_path_factory.mktemp("triggers"), oci_registry, honest_run=False)
 
 
 @pytest.fixture(scope="module")
@@ -281,9 +284,12 @@ def world(github_server, monkeypatch, stage, tmp_path):
     return build_world(github_server, monkeypatch, stage, tmp_path, submitted=False)
 
 
-def checkout(w, *, associate: bool = False, broken: bool = False) -> tuple[Path, str]:
-    """alice's model repository: the example model and .medperf.yml, pushed to the test
-    server (so GITHUB_SHA is a real commit there). Returns the checkout and the commit."""
+def checkout(
+    w, *, associate: bool = False, broken: bool = False, image: dict | None = None
+) -> tuple[Path, str]:
+    """alice's model repository: the example model and .medperf.yml (with `image`, how a
+    release pins the image), pushed to the test server (so GITHUB_SHA is a real commit
+    there). Returns the checkout and the commit."""
     root = w.tmp / "checkout"
     shutil.copytree(EXAMPLES / "model", root)
     config = {
@@ -293,6 +299,7 @@ def checkout(w, *, associate: bool = False, broken: bool = False) -> tuple[Path,
         "registry": REG,
         "benchmarks": [BENCH],
         "associate": associate,
+        **({"image": image} if image else {}),
     }
     (root / ".medperf.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     if broken:
@@ -440,7 +447,8 @@ def test_tag_push_publishes_and_submits(world, installed, cache) -> None:
     record = json.loads(result.outputs["assets-json"])
     assert record["tag"] == "v1.1.0" and record["repository"] == MODEL_REPO
     published = {a.name: a.sha256 for a in release.assets.values()}
-    assert {"mlcube.yaml", "parameters.yaml", "additional_files.tar.gz"} <= set(published)
+    names = {"mlcube.yaml", "parameters.yaml", "additional_files.tar.gz", "image.tar.gz"}
+    assert names <= set(published)
     assert {k: v["sha256"] for k, v in record["assets"].items()} == published
     assert "### medperf-action package" in result.summary
     assert "| `mlcube.yaml` | " in result.summary
@@ -454,6 +462,8 @@ def test_tag_push_publishes_and_submits(world, installed, cache) -> None:
     )
     assert entry["source"] == {"repository": MODEL_REPO, "ref": "refs/tags/v1.1.0", "commit": sha}
     assert entry["assets"]["mlcube"]["sha256"] == published["mlcube.yaml"]
+    # The image is pinned by default: the release's archive, by its SHA-256.
+    assert entry["image"]["archive"]["sha256"] == published["image.tar.gz"]
     assert result.outputs["association-status"] == ""
     assert len(gh.repo(REG).pulls()) == 1
 
@@ -483,12 +493,29 @@ def registered_world(github_server, monkeypatch, stage, tmp_path):
     return build_world(github_server, monkeypatch, stage, tmp_path, submitted=True)
 
 
+@pytest.fixture
+def pushed_to(oci_registry: str, docker_client):
+    """A repository of this session in the session's OCI registry; the names a push gave
+    images in the engine are removed afterwards."""
+    repository = f"{oci_registry}/{os.environ['MEDPERF_ACTION_SESSION']}/alice-centroid"
+    yield repository
+    for image in docker_client.images.list(name=repository):
+        for name in image.tags + image.attrs.get("RepoDigests", []):
+            if name.startswith(repository):
+                # Removing the tag may take the digest's name with it.
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    docker_client.images.remove(name)
+
+
 @pytest.mark.docker
 def test_next_release_with_associate_submits_and_requests_the_association(
-    registered_world, installed, cache
+    registered_world, installed, cache, pushed_to: str
 ) -> None:
+    """.medperf.yml pushes the image (to the session's OCI registry on 127.0.0.1) instead
+    of publishing it as an archive; the submitted entry names the pushed digest."""
     w, gh = registered_world, registered_world.gh
-    workspace, sha = checkout(w, associate=True)
+    repository = pushed_to
+    workspace, sha = checkout(w, associate=True, image={"push": repository})
     event = push_tag(w, "v1.1.0", sha)
     result = act(w, "tag push, associate, next release", "push", event, workspace, installed, cache)
     assert_tested(result)
@@ -500,6 +527,14 @@ def test_next_release_with_associate_submits_and_requests_the_association(
     assert result.outputs["association-pr-url"].endswith(f"/pull/{request.number}")
     assert result.outputs["submission-pr-url"].endswith(f"/pull/{submission.number}")
     assert submission.number != request.number
+    entry = yaml.safe_load(
+        gh.files("alice/registry", ref=submission.pull.head_ref)[f"mlcubes/{MODEL}.yaml"]
+    )
+    pinned = entry["image"]["reference"]
+    assert pinned.startswith(f"{repository}@sha256:") and result.outputs["image-digest"] == pinned
+    assert "image.tar.gz" not in {
+        a.name for r in gh.repo(MODEL_REPO).releases.values() for a in r.assets.values()
+    }
     assert result.outputs["association-status"] == "PENDING"
     record = yaml.safe_load(
         gh.files("alice/registry", ref=request.pull.head_ref)[f"associations/{BENCH}/{MODEL}.yaml"]

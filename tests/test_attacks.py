@@ -29,9 +29,9 @@ from registry_world import (
     build_world,
     comments,
     labels,
-    make_stage,
     on_label,
     report,
+    staged,
     verify,
 )
 
@@ -44,6 +44,7 @@ from medperf_action.usecases.publishing import publish
 pytestmark = pytest.mark.docker
 
 PENDING, APPROVED, REJECTED = "medperf/pending", "medperf/approved", "medperf/rejected"
+VERIFIED, FAILED = "medperf/verified", "medperf/verification-failed"
 #: Metrics no honest model of the example reaches.
 MADE_UP = {"auc": 0.9999, "accuracy": 0.9999, "sensitivity": 1.0, "specificity": 1.0, "f1": 1.0}
 #: The example's own evaluator image, which the benchmark's evaluator entry names.
@@ -70,11 +71,11 @@ sys.exit(subprocess.call(["python3", "/app/mlcube.py", *sys.argv[1:]]))
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
     root = tmp_path_factory.mktemp("attacks")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
-        yield make_stage(root)
+        yield from staged(root, oci_registry)
 
 
 @pytest.fixture
@@ -217,16 +218,17 @@ def test_a_candidate_cannot_run_as_the_evaluator(
     w = world
     tag, _ = hostile_image
     before = names(docker_client)
+    # The evaluator's image as the registry names it (by digest): the attacker's cube
+    # names the same, and its archive carries the evaluator's local name too.
+    evaluator = w.stage.references["breast-cancer-metrics"]
     archive = crafted_archive(docker_client, tag, w.tmp / "evil.tar.gz", [EVALUATOR_IMAGE])
-    publish_cube(w, "hostile-model", EVALUATOR_IMAGE, archive)
+    publish_cube(w, "hostile-model", evaluator, archive)
     number = request(w, "hostile-model", MADE_UP)
     code, _, stderr, doc = verify(w, number)
     assert code == 1 and doc and not doc["passed"], stderr
     checks = {c["name"]: c for c in doc["checks"]}
     assert not checks["rerun"]["passed"]
-    assert (
-        "all name the image 'medperf-action-example/evaluator:0.1.0'" in checks["rerun"]["detail"]
-    )
+    assert f"all name the image {evaluator!r}" in checks["rerun"]["detail"]
     assert not any(row["passed"] for row in doc["metrics"])  # nothing "reproduced"
     assert names(docker_client) == before  # every name the benchmark uses stays put
 
@@ -260,6 +262,117 @@ def test_a_published_archive_loads_without_moving_any_name(
     assert docker_client.images.list(name=own) == []  # the archive set no name
     assert docker_client.images.get(image_id).id == image_id
     assert names(docker_client) == before
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Published images are pinned, and approved models cannot be swapped
+
+
+def check(doc: dict, name: str) -> dict:
+    return next(c for c in doc["checks"] if c["name"] == name)
+
+
+def approved_request(w: World) -> int:
+    """The owner's honest request for the model, verified, reported and approved."""
+    number = request(w, MODEL, w.honest)
+    assert verify(w, number)[0] == 0 and report(w, number)[0] == 0
+    add_label(w, number, APPROVED, "carol")
+    code, stdout, stderr = on_label(w, number, APPROVED, "carol")
+    assert code == 0 and stdout.startswith("approved:"), stdout + stderr
+    return number
+
+
+def test_a_submission_that_names_its_image_by_tag_is_refused(world: World) -> None:
+    """The entry names its image by a tag the owner can move after the verification.
+    Before, verify checked the assets and passed it; now a published entry names its
+    image by digest or as an archive with its SHA-256."""
+    w = world
+    entry = yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    movable = dict(entry, id="wdbc-movable", image={"name": "alice/wdbc:latest"})
+    code, _, stderr, doc = verify(w, submission(w, movable))
+    rules = check(doc, "rules")
+    assert code == 1 and not rules["passed"], stderr
+    assert "does not pin what runs: its image is the name 'alice/wdbc:latest'" in rules["detail"]
+    unnamed = {k: v for k, v in entry.items() if k != "image"}
+    code, _, _, doc = verify(w, submission(w, dict(unnamed, id="wdbc-unnamed")))
+    assert code == 1 and "it names no image" in check(doc, "rules")["detail"]
+
+
+def test_a_rerun_never_runs_a_cube_the_registry_does_not_pin(world: World) -> None:
+    """The model's entry on the default branch names its image by tag (merged before
+    this rule, or by hand). Before, the re-run ran whatever the tag pointed at and the
+    approval stood for it; now the re-run refuses to start."""
+    w = world
+    entry = yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    tagged = dict(entry, image={"name": "medperf-action-example/model:0.1.0"})
+    w.gh.commit(REG, {f"mlcubes/{MODEL}.yaml": yaml.safe_dump(tagged)}, author="carol")
+    code, _, stderr, doc = verify(w, request(w, MODEL, w.honest))
+    rerun = check(doc, "rerun")
+    assert code == 1 and not rerun["passed"], stderr
+    assert f"mlcube {MODEL} cannot be verified: its image is the name" in rerun["detail"]
+    assert "pins" not in doc
+
+
+def test_an_approved_model_cannot_be_swapped_under_its_id(world: World) -> None:
+    """Once approved, the owner submits an update of the model's entry that names another
+    image (any image they can publish: here the reference model's). Before, verify passed
+    it as "an update", and the approved association then stood for code nobody verified.
+    Now an mlcube in operation may change its description, not what runs; the approval
+    records what was verified, and the benchmark's own cubes are frozen the same way."""
+    w = world
+    number = approved_request(w)
+    approved = yaml.safe_load(main_file_of(w, MODEL))
+    entry = yaml.safe_load(w.gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    assert approved["verified"]["pr"] == number
+    assert approved["verified"]["mlcubes"][MODEL]["image"] == entry["image"]
+
+    swapped = dict(entry, image={"reference": w.stage.references["breast-cancer-lr"]})
+    refused = submission(w, swapped)
+    code, _, stderr, doc = verify(w, refused)
+    rules = check(doc, "rules")
+    assert code == 1 and not rules["passed"], stderr
+    assert f"its association with {BENCH} is APPROVED" in rules["detail"]
+    assert "this update changes image: publish the new version under a new id" in rules["detail"]
+
+    gh = w.gh.github(w.tokens[w.owner])
+    gh.get_repo(REG).get_pull(refused).edit(state="closed")
+    reworded = dict(entry, description="The same model, documented.")
+    code, stdout, stderr, doc = verify(w, submission(w, reworded))
+    assert code == 0 and check(doc, "rules")["passed"], stdout + stderr
+
+    evaluator = yaml.safe_load(w.gh.read_file(REG, "mlcubes/breast-cancer-metrics.yaml"))
+    assets = dict(evaluator["assets"], parameters=entry["assets"]["parameters"])
+    code, _, _, doc = verify(w, submission(w, dict(evaluator, assets=assets)))
+    rules = check(doc, "rules")
+    assert code == 1 and f"the APPROVED benchmark {BENCH} runs it" in rules["detail"]
+    assert "changes assets.parameters" in rules["detail"]
+
+
+def test_a_cube_changed_after_its_verification_is_not_approved(world: World) -> None:
+    """The model is verified and reported; then its entry on the default branch changes
+    (an update merged: the model is not frozen before its first approval). Before, the
+    approval went through and recorded nothing of what ran; now the verification is bound
+    to the pins of the cubes that ran, and an approval of other cubes is refused."""
+    w, gh = world, world.gh
+    number = request(w, MODEL, w.honest)
+    assert verify(w, number)[0] == 0 and report(w, number)[0] == 0
+    assert VERIFIED in labels(w, number)
+    entry = yaml.safe_load(gh.read_file(REG, f"mlcubes/{MODEL}.yaml"))
+    swapped = dict(entry, image={"reference": w.stage.references["breast-cancer-lr"]})
+    gh.commit(REG, {f"mlcubes/{MODEL}.yaml": yaml.safe_dump(swapped)}, author="carol")
+
+    add_label(w, number, APPROVED, "carol")
+    code, stdout, stderr = on_label(w, number, APPROVED, "carol")
+    assert code == 0 and stdout.startswith("refused:"), stdout + stderr
+    assert "not those the verification ran" in stdout
+    assert gh.repo(REG).issues[number].pull.merged_at is None
+    assert main_file_of(w, MODEL) is None and APPROVED not in labels(w, number)
+
+    # The same report again: the re-run's cubes are not the default branch's now.
+    code, stdout, _ = report(w, number)
+    assert code == 0 and "verification failed" in stdout
+    assert f"{MODEL} (image)" in comments(w, number)[0]
+    assert labels(w, number) >= {FAILED}
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,15 +490,17 @@ def test_a_committee_team_is_read_with_the_team_token(world: World, monkeypatch)
 
 def submission(w: World, entry: dict) -> int:
     """A submission of `entry` as mlcubes/<id>.yaml, from its owner's fork."""
-    cube_id, gh = entry["id"], w.gh
-    branch, fork = f"medperf/submit/{cube_id}", f"{w.owner}/registry"
+    cube_id, gh, owner = entry["id"], w.gh, entry["owner"]
+    branch, fork = f"medperf/submit/{cube_id}", f"{owner}/registry"
+    if fork.lower() not in gh.world.repos:
+        gh.fork(REG, owner)
     with gh.lock:
         gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
     gh.commit(fork, {f"mlcubes/{cube_id}.yaml": yaml.safe_dump(entry)}, branch=branch)
     pull = (
-        gh.github(w.tokens[w.owner])
+        gh.github(w.tokens[owner])
         .get_repo(REG)
-        .create_pull(base="main", head=f"{w.owner}:{branch}", title=branch, body="")
+        .create_pull(base="main", head=f"{owner}:{branch}", title=branch, body="")
     )
     return pull.number
 

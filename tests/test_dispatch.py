@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import webhook_events
+import yaml
 from click.testing import CliRunner
 
 from medperf_action.cli import main
@@ -62,8 +63,29 @@ def test_tag_push_also_packages_publishes_submits_and_associates(model_repo: Pat
         "associate",
         "associate",
     ]
-    publish = commands(plan)[4]
+    package, publish = commands(plan)[3:5]
     assert publish[publish.index("--tag") + 1] == "v2.0.0"
+    # By default the image goes with the release, as an archive the entry pins by hash.
+    assert "--image-archive" in package and "--push-image" not in publish
+
+
+def test_a_release_pushes_the_image_where_medperf_yml_says(model_repo: Path) -> None:
+    config = model_repo / ".medperf.yml"
+    doc = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump(dict(doc, image={"push": "ghcr.io/alice/centroid"})))
+    payload = webhook_events.load("push", ref="refs/tags/v2.0.0")
+    plan = plan_for_event("push", event_file(model_repo, payload), model_repo)
+    package, publish = commands(plan)[3:5]
+    assert package[-1] == "--build-image" and "--image-archive" not in package
+    assert publish[publish.index("--push-image") + 1] == "ghcr.io/alice/centroid:v2.0.0"
+    # A git tag Docker cannot use is said before anything is published.
+    payload = webhook_events.load("push", ref="refs/tags/release/2.0")
+    with pytest.raises(UsageError, match="cannot tag an image"):
+        plan_for_event("push", event_file(model_repo, payload), model_repo)
+    # And a repository with a tag in it is not a repository.
+    config.write_text(yaml.safe_dump(dict(doc, image={"push": "ghcr.io/alice/centroid:1"})))
+    with pytest.raises(UsageError, match="invalid"):
+        plan_for_event("push", event_file(model_repo, payload), model_repo)
 
 
 def test_pull_request_validates_and_tests(model_repo: Path) -> None:

@@ -102,6 +102,23 @@ def summary(benchmark_id: str, mlcube_id: str) -> dict[str, Any]:
     }
 
 
+def verified_record(mlcube_id: str) -> dict[str, Any]:
+    """What an approval records: the candidate's image by digest (b...b) among the pins."""
+    pin = {"assets": {"mlcube": "a" * 64}}
+    return {
+        "pr": 1,
+        "commit": "c" * 40,
+        "mlcubes": {
+            mlcube_id: {**pin, "image": {"reference": f"ghcr.io/x/{mlcube_id}@sha256:" + "b" * 64}},
+            "breast-cancer-metrics": {**pin, "image": {"archive": "d" * 64}},
+        },
+    }
+
+
+#: The "Verified image" column of an APPROVED pair made by `association_file`.
+SHOWN = "@sha256:" + "b" * 12
+
+
 def association_file(
     benchmark_id: str,
     mlcube_id: str,
@@ -120,6 +137,7 @@ def association_file(
     if status == "APPROVED":
         doc["approved_by"] = "carol"
         doc["approved_at"] = stamp(approved if approved is not None else created + 1)
+        doc["verified"] = verified_record(mlcube_id)
     doc["result"] = {"passed": True, "metrics": {"auc": 0.98}}
     doc["summary"] = summary(benchmark_id, mlcube_id)
     return yaml.safe_dump(doc, sort_keys=False)
@@ -350,11 +368,11 @@ def test_association_ls_local(local_registry: Path):
     code, out, err = run(association, *reg)
     assert code == 0, err
     assert lines(out) == [
-        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL"],
-        ["breast-cancer", "cube-a", "APPROVED", "alice", stamp(2), "-", "-"],
-        ["breast-cancer", "cube-b", "PENDING", "bob", stamp(3), "-", "-"],
-        ["breast-cancer", "cube-c", "REJECTED", "alice", stamp(4), "-", "-"],
-        ["other-bench", "cube-a", "APPROVED", "alice", stamp(6), "-", "-"],
+        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL", "Verified image"],
+        ["breast-cancer", "cube-a", "APPROVED", "alice", stamp(2), "-", "-", SHOWN],
+        ["breast-cancer", "cube-b", "PENDING", "bob", stamp(3), "-", "-", "-"],
+        ["breast-cancer", "cube-c", "REJECTED", "alice", stamp(4), "-", "-", "-"],
+        ["other-bench", "cube-a", "APPROVED", "alice", stamp(6), "-", "-", SHOWN],
     ]
     code, out, _ = run(association, *reg, "--format", "json", "--status", "pending")
     assert code == 0
@@ -368,6 +386,7 @@ def test_association_ls_local(local_registry: Path):
                 "initiated_by": "bob",
                 "date": stamp(3),
                 "pull_request": None,
+                "verified": None,
             }
         ],
     }
@@ -555,7 +574,7 @@ def test_association_ls_github(world: Scenario):
     code, out, err = run(association, "--registry", REG, env={"GITHUB_TOKEN": world.tokens["dave"]})
     assert code == 0, err
     assert lines(out) == [
-        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL"],
+        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL", "Verified image"],
         [
             "breast-cancer",
             "alice-a",
@@ -564,6 +583,7 @@ def test_association_ls_github(world: Scenario):
             stamp(10),
             f"#{n['a']}",
             f"{url}/{n['a']}",
+            SHOWN,
         ],
         [
             "breast-cancer",
@@ -573,6 +593,7 @@ def test_association_ls_github(world: Scenario):
             stamp(3),
             f"#{n['c']}",
             f"{url}/{n['c']}",
+            "-",
         ],
         [
             "breast-cancer",
@@ -582,10 +603,29 @@ def test_association_ls_github(world: Scenario):
             stamp(8),
             f"#{n['e2']}",
             f"{url}/{n['e2']}",
+            SHOWN,
         ],
-        ["breast-cancer", "bob-b", "PENDING", "bob", stamp(5), f"#{n['b']}", f"{url}/{n['b']}"],
-        ["breast-cancer", "bob-d", "PENDING", "bob", stamp(4), f"#{n['d2']}", f"{url}/{n['d2']}"],
-        ["other-bench", "alice-a", "APPROVED", "alice", stamp(12), "-", "-"],
+        [
+            "breast-cancer",
+            "bob-b",
+            "PENDING",
+            "bob",
+            stamp(5),
+            f"#{n['b']}",
+            f"{url}/{n['b']}",
+            "-",
+        ],
+        [
+            "breast-cancer",
+            "bob-d",
+            "PENDING",
+            "bob",
+            stamp(4),
+            f"#{n['d2']}",
+            f"{url}/{n['d2']}",
+            "-",
+        ],
+        ["other-bench", "alice-a", "APPROVED", "alice", stamp(12), "-", "-", SHOWN],
     ]
     # one PR listing, one read per file, nothing per PR
     assert gh.calls == {
@@ -609,6 +649,7 @@ def test_association_ls_github(world: Scenario):
                 "initiated_by": "bob",
                 "date": stamp(4),
                 "pull_request": {"number": n["d2"], "url": f"{url}/{n['d2']}"},
+                "verified": None,
             }
         ],
     }

@@ -32,11 +32,12 @@ from registry_world import (
     add_label,
     build_world,
     comments,
+    default_pins,
     labels,
     main_file,
-    make_stage,
     on_label,
     report,
+    staged,
     verify,
 )
 
@@ -60,11 +61,11 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
     root = tmp_path_factory.mktemp("registry-ops")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
-        yield make_stage(root)
+        yield from staged(root, oci_registry)
 
 
 @pytest.fixture
@@ -152,6 +153,9 @@ def test_honest_request_is_verified_reported_and_approved(
     assert schema_errors(doc) == []
     assert doc["passed"] and doc["kind"] == "association" and doc["pr"] == number
     assert doc["head_sha"] == gh.repo(REG).issues[number].pull.head_sha
+    # What ran, by hash: the candidate and the benchmark's three, as the registry pins them.
+    assert doc["pins"] == default_pins(w) and len(doc["pins"]) == 4
+    assert doc["pins"][MODEL]["image"] == {"reference": w.stage.references[MODEL]}
     assert [c["name"] for c in doc["checks"]] == [
         "allowed-changes",
         "schema",
@@ -186,6 +190,12 @@ def test_honest_request_is_verified_reported_and_approved(
     approved = main_file(w)
     assert approved["status"] == "APPROVED" and approved["approved_by"] == "carol"
     assert TIMESTAMP.match(approved["approved_at"])
+    # The approval records what was verified: the request, its head, the pins.
+    assert approved["verified"] == {
+        "pr": number,
+        "commit": issue.pull.head_sha,
+        "mlcubes": doc["pins"],
+    }
     assert labels(w, number) == {VERIFIED, APPROVED}
 
     gh.reset_counters()  # the same event again: nothing left to do
@@ -450,6 +460,7 @@ def test_same_owner_policy_approves_at_report_time(
     assert issue.state == "closed" and issue.pull.merged_at is not None
     approved = main_file(w)
     assert approved["status"] == "APPROVED" and approved["approved_by"] == "policy:same-owner"
+    assert approved["verified"]["mlcubes"] == default_pins(w, approved["mlcube"])
     assert labels(w, number) == {VERIFIED, APPROVED}
     assert "approval policy (same-owner)" in comments(w, number)[0]
 
@@ -616,6 +627,7 @@ def _artifact(w: World, number: int, folder: str, **changes) -> Path:
         "mlcube": MODEL,
         "checks": [{"name": "metrics", "passed": True, "detail": "reproduced"}],
         "metrics": [{"metric": "auc", "reported": 0.97, "verified": 0.97, "passed": True}],
+        "pins": default_pins(w),
         "passed": True,
         **changes,
     }

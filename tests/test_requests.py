@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from click.testing import CliRunner
-from registry_world import MODEL, REG, build_world, make_stage
+from registry_world import MODEL, REG, build_world, staged
 
 from medperf_action.cli import main
 from medperf_action.domain.registry.layout import association_marker, submission_marker
@@ -18,8 +18,8 @@ MODEL_ID, REGISTRY = MODEL, REG
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
-    return make_stage(tmp_path_factory.mktemp("gitops"), honest_run=False)
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
+    yield from staged(tmp_path_factory.mktemp("gitops"), oci_registry, honest_run=False)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ EXPECTED_SCHEMAS = {
     "mlcube.schema.json",
     "model-repo.schema.json",
     "parameters.schema.json",
+    "pins.schema.json",
     "registry.schema.json",
     "summary.schema.json",
     "verify-report.schema.json",

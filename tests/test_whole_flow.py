@@ -22,9 +22,9 @@ from registry_world import (
     build_world,
     labels,
     main_file,
-    make_stage,
     on_label,
     report,
+    staged,
     verify,
 )
 
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory, docker_client):
-    return make_stage(tmp_path_factory.mktemp("whole-flow"), honest_run=False)
+def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
+    yield from staged(tmp_path_factory.mktemp("whole-flow"), oci_registry, honest_run=False)
 
 
 def run(token: str, *args: str) -> tuple[int, str, str]:

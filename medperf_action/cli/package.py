@@ -10,7 +10,7 @@ from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import err, findings_format, out, render_findings
 from medperf_action.domain.validation import validate_path
-from medperf_action.errors import PackageError
+from medperf_action.errors import PackageError, UsageError
 from medperf_action.usecases.packaging import (
     cube_manifest,
     files_markdown,
@@ -32,13 +32,21 @@ from medperf_action.usecases.packaging import (
     help="Also build the image and write image.tar.gz, a gzipped `docker save`.",
 )
 @click.option(
-    "--no-build", is_flag=True, help="With --image-archive: use the local image; never build."
+    "--build-image",
+    is_flag=True,
+    help="Build the image when it is not current and record its ID (for publish --push-image).",
+)
+@click.option(
+    "--no-build",
+    is_flag=True,
+    help="With --image-archive or --build-image: use the local image; never build.",
 )
 @options.role
 def package_command(
     path: Path,
     output: Path | None,
     image_archive: bool,
+    build_image: bool,
     no_build: bool,
     role: str | None,
 ) -> None:
@@ -61,7 +69,16 @@ def package_command(
             f"{target} is not a valid MLCube ({len(report.errors)} error(s), listed above); "
             "nothing was written"
         )
-    result = package_cube(report, output, image_archive=image_archive, no_build=no_build, log=err)
+    if image_archive and build_image:
+        raise UsageError("--image-archive builds the image already: give one of the two")
+    result = package_cube(
+        report,
+        output,
+        image_archive=image_archive,
+        build_image=build_image,
+        no_build=no_build,
+        log=err,
+    )
     for note in result.notes:
         err(f"note: {note}")
     out(f"assets written to {result.directory}")

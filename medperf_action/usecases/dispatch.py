@@ -21,6 +21,7 @@ In a registry repository (it has `registry.yaml`):
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
 
 #: Commands a `workflow_dispatch` may ask for (anything else is refused).
 DISPATCHABLE = frozenset(ACTION_COMMANDS) - {"run"}
+#: What Docker accepts as an image tag (a release's git tag, when the image is pushed).
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass
@@ -136,12 +139,24 @@ def _dispatched(inputs: dict[str, Any]) -> Step:
 
 
 def _release_steps(cfg: dict[str, Any], tag: str) -> list[Step]:
-    """A tag's release: package, publish, submit, and (if asked) associate."""
+    """A tag's release: package, publish, submit, and (if asked) associate. The image is
+    pinned as .medperf.yml's `image` says: published as an archive (the default), or
+    pushed to a repository under the git tag."""
     mlcube = str(cfg.get("mlcube", "mlcube"))
     assets = f"{mlcube}/assets"
+    push = (cfg.get("image") or {}).get("push")
+    package = ["package", mlcube, "--build-image" if push else "--image-archive"]
+    publish = ["publish", "--tag", tag, "--assets", assets]
+    if push:
+        if not IMAGE_TAG.match(tag):
+            raise UsageError(
+                f"the git tag {tag!r} cannot tag an image (letters, digits, '_', '.', '-'; "
+                "at most 128): choose another tag, or `image: {archive: true}` in .medperf.yml"
+            )
+        publish += ["--push-image", f"{push}:{tag}"]
     steps = [
-        Step("package the assets", ["package", mlcube]),
-        Step(f"publish release {tag}", ["publish", "--tag", tag, "--assets", assets]),
+        Step("package the assets", package),
+        Step(f"publish release {tag}", publish),
         Step("submit to the registry", ["submit", "--assets", assets]),
     ]
     if cfg.get("associate"):

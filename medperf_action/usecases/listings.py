@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.github.client import connect, whoami
 from medperf_action.adapters.github.contents import RepoFiles, default_branch
+from medperf_action.domain.registry.pins import short
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import OPEN, REJECTED, RequestPull, counts_for_pair
 from medperf_action.errors import GitHubError, RegistryInvalid
@@ -192,6 +193,14 @@ class AssociationRow:
     initiated_by: str
     date: datetime | None
     pull: PullLink | None = None
+    #: An approval's record of what was verified (schemas/association.schema.json).
+    verified: dict[str, Any] | None = None
+
+    @property
+    def verified_shown(self) -> str:
+        """The candidate's image as verified, short; '-' when nothing was recorded."""
+        pins = (self.verified or {}).get("mlcubes") or {}
+        return short(pins[self.mlcube]) if self.mlcube in pins else "-"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +210,7 @@ class AssociationRow:
             "initiated_by": self.initiated_by,
             "date": iso(self.date),
             "pull_request": self.pull.to_json() if self.pull else None,
+            "verified": self.verified,
         }
 
 
@@ -332,7 +342,14 @@ def list_associations(
             if on_github and data["status"] != "APPROVED":
                 continue  # requests live in PRs; only approvals are committed
             date = parse_time(data.get("approved_at") or data.get("created_at"))
-            row = AssociationRow(*pair, data["status"], data["initiated_by"], date, links.get(pair))
+            row = AssociationRow(
+                *pair,
+                data["status"],
+                data["initiated_by"],
+                date,
+                links.get(pair),
+                data.get("verified"),
+            )
             candidates.setdefault(pair, []).append(row)
     latest = [
         max(rows, key=lambda r: (r.date or _EPOCH, _RANK[r.status], r.pull.number if r.pull else 0))
@@ -376,11 +393,12 @@ def mlcubes_table(rows: list[MlcubeRow]) -> str:
 
 def associations_table(rows: list[AssociationRow]) -> str:
     return table(
-        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL"],
+        ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL", "Verified image"],
         [
             [
                 *(r.benchmark, r.mlcube, r.status, r.initiated_by, iso(r.date) or "-"),
                 *((f"#{r.pull.number}", r.pull.url) if r.pull else ("-", "-")),
+                r.verified_shown,
             ]
             for r in rows
         ],

@@ -107,11 +107,21 @@ def _local_image_info(cube: Cube) -> ImageInfo:
     return ImageInfo(cube.image, record.id, record.digest_for(cube.image))
 
 
-def _image_archive(cube: Cube, dest: Path, no_build: bool, log: Log) -> tuple[ImageInfo, int, str]:
+def _image(cube: Cube, no_build: bool, log: Log) -> ImageRecord:
+    """The cube's image, built when it is not current (unless `no_build`)."""
     if not cube.image:
-        raise PackageError(f"{cube.manifest}: names no image, so there is nothing to archive")
+        raise PackageError(f"{cube.manifest}: names no image")
     context, build_file = _build_context(cube)
-    record: ImageRecord = ensure_image(cube.image, context, build_file, no_build=no_build, log=log)
+    return ensure_image(cube.image, context, build_file, no_build=no_build, log=log)
+
+
+def _built_image_info(cube: Cube, no_build: bool, log: Log) -> ImageInfo:
+    record = _image(cube, no_build, log)
+    return ImageInfo(cube.image, record.id, record.digest_for(cube.image))
+
+
+def _image_archive(cube: Cube, dest: Path, no_build: bool, log: Log) -> tuple[ImageInfo, int, str]:
+    record = _image(cube, no_build, log)
     log(f"saving image {cube.image} ({record.id[:19]}) to {IMAGE_ARCHIVE}")
     size, sha = gzip_regions(save_image(record.id, cube.image), dest)
     return ImageInfo(cube.image, record.id, record.digest_for(cube.image), IMAGE_ARCHIVE), size, sha
@@ -227,10 +237,14 @@ def package_cube(
     output: Path | None = None,
     *,
     image_archive: bool = False,
+    build_image: bool = False,
     no_build: bool = False,
     log: Log = silent,
 ) -> PackageResult:
-    """Write the assets folder of a validated cube (`report` from `validate_path`)."""
+    """Write the assets folder of a validated cube (`report` from `validate_path`).
+
+    `image_archive` writes the image as image.tar.gz; `build_image` only makes sure the
+    image is current and records its ID (for `publish --push-image`)."""
     cube = report.cube
     if report.kind not in ("mlcube", "container-config") or cube is None:
         target = report.files[0] if report.files else "the path"
@@ -248,7 +262,8 @@ def package_cube(
     except OSError as exc:
         raise PackageError(f"cannot create a folder beside {dest}: {exc}") from exc
     try:
-        result = _write_assets(cube, report, tmp, image_archive, no_build, log)
+        image = "archive" if image_archive else "build" if build_image else None
+        result = _write_assets(cube, report, tmp, image, no_build, log)
         os.chmod(tmp, 0o755 & ~umask())
         replace_directory(tmp, dest)
     except OSError as exc:
@@ -261,7 +276,7 @@ def package_cube(
 
 
 def _write_assets(
-    cube: Cube, report: Report, tmp: Path, image_archive: bool, no_build: bool, log: Log
+    cube: Cube, report: Report, tmp: Path, image_mode: str | None, no_build: bool, log: Log
 ) -> PackageResult:
     notes: list[str] = []
     files: list[AssetFile] = [_copy(cube.manifest, tmp / cube.manifest.name)]
@@ -282,9 +297,11 @@ def _write_assets(
             f"no {cube.additional_files.relative_to(cube.root)} folder: "
             f"{ADDITIONAL_TARBALL} not written (the MLCube has no additional files)"
         )
-    if image_archive:
+    if image_mode == "archive":
         image, size, sha = _image_archive(cube, tmp / IMAGE_ARCHIVE, no_build, log)
         files.append(AssetFile(IMAGE_ARCHIVE, size, sha))
+    elif image_mode == "build":
+        image = _built_image_info(cube, no_build, log)
     else:
         image = _local_image_info(cube)
     if image.note:

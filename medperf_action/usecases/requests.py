@@ -29,6 +29,7 @@ from medperf_action.domain.registry.layout import (
     submission_marker,
     submit_branch,
 )
+from medperf_action.domain.registry.pins import unpinned
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import PairState, pair_requests, pair_state
 from medperf_action.domain.validation import validate_file
@@ -183,6 +184,13 @@ def submit(
             )
     entry = build_entry(sub, owner, record, manifest, _commit_of(record, token))
     _check_entry(entry)
+    if unpinned(entry) is not None:
+        image = (entry.get("image") or {}).get("name") or "named in mlcube.yaml"
+        raise RequestRefused(
+            f"the image ({image}) is not pinned, and a registry verifies only an entry that "
+            "names its image by digest or as an archive with its SHA-256: package with "
+            "--image-archive and publish again, or publish with --push-image REF"
+        )
     text = dump_yaml(entry)
     body = (
         f"{marker}\nSubmits the MLCube `{sub.mlcube_id}` ({sub.role}) owned by @{owner}.\n\n"

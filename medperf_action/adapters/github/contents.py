@@ -22,6 +22,16 @@ def default_branch(repo: Repository) -> str:
     return str(call(f"read {repo.full_name}", lambda: repo.default_branch))
 
 
+def branch_head(repo: Repository, branch: str) -> str:
+    """The commit SHA `branch` points at now: a fixed ref to read one state of it."""
+    return str(
+        call(
+            f"read the branch {branch} of {repo.full_name}",
+            lambda: repo.get_branch(branch).commit.sha,
+        )
+    )
+
+
 @dataclass
 class RepoFiles:
     """A repository's files at one ref. Each path is read once (a command reads

@@ -19,9 +19,10 @@ from typing import Any
 from medperf_action.adapters.files.download import fetch
 from medperf_action.adapters.files.extract import safe_extract
 from medperf_action.domain.cube import Cube, find_manifest
+from medperf_action.domain.registry.pins import unpinned
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.validation import validate_path
-from medperf_action.errors import CubeInvalid, UsageError
+from medperf_action.errors import CubeInvalid, RegistryInvalid, UsageError
 from medperf_action.usecases.compat_test.options import Options
 
 #: The participants' keys, in the workflow's order, and the MedPerf role each must have.
@@ -89,6 +90,10 @@ def from_entry(
 ) -> Participant:
     """A registry's mlcube entry: a local `path:`, or published assets fetched by hash."""
     entry = registry.mlcube(mlcube_id)
+    if opts.untrusted is not None and (why := unpinned(entry)) is not None:
+        # The registry's re-run runs only what an entry pins: what it verifies is then
+        # what the approval records, and what a data owner will run.
+        raise RegistryInvalid(f"mlcube {mlcube_id} cannot be verified: {why}")
     image = entry.get("image") or {}
     if "path" in entry:
         cube = load_cube(registry.resolve(entry["path"]), key)

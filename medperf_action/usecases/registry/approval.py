@@ -1,5 +1,5 @@
 """Approving an association: merge the PR at the verified head, then commit the status
-APPROVED (with approved_by and approved_at) on the default branch.
+APPROVED (with approved_by, approved_at, and what was verified) on the default branch.
 
 Every step is idempotent: a PR merged already only gets its status committed; a status
 committed already is left alone. So re-running after a failure part-way leaves one merge
@@ -14,10 +14,17 @@ from typing import Any
 from medperf_action.adapters.github.contents import read_file, update_file
 from medperf_action.adapters.github.pulls import PullState, merge_at, read_pull, remove_label
 from medperf_action.domain.registry.layout import association_path, dump_yaml
+from medperf_action.domain.registry.pins import changed, pins_for
 from medperf_action.domain.registry.requests import Request
 from medperf_action.domain.validation import validate_file
 from medperf_action.domain.yamldoc import load_text
-from medperf_action.errors import DecisionRefused, GitHubError, RegistryInvalid, YamlError
+from medperf_action.errors import (
+    DecisionRefused,
+    GitHubError,
+    MedperfError,
+    RegistryInvalid,
+    YamlError,
+)
 from medperf_action.text import now_iso
 from medperf_action.usecases.registry.context import Context
 
@@ -25,26 +32,56 @@ from medperf_action.usecases.registry.context import Context
 COMMIT_ATTEMPTS = 3
 
 
-def approved(data: dict[str, Any], approved_by: str, approved_at: str) -> dict[str, Any]:
-    """The association file with status APPROVED, approved_by and approved_at after
-    created_at (the keys in the order a reader expects)."""
+def approved(
+    data: dict[str, Any], approved_by: str, approved_at: str, verified: dict[str, Any]
+) -> dict[str, Any]:
+    """The association file with status APPROVED; approved_by, approved_at and verified
+    after created_at (the keys in the order a reader expects)."""
+    decided = {"approved_by": approved_by, "approved_at": approved_at, "verified": verified}
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("approved_by", "approved_at"):
+        if key in decided:
             continue
         out[key] = "APPROVED" if key == "status" else value
         if key == "created_at":
-            out["approved_by"], out["approved_at"] = approved_by, approved_at
-    out.setdefault("approved_by", approved_by)
-    out.setdefault("approved_at", approved_at)
+            out.update(decided)
+    for key, value in decided.items():
+        out.setdefault(key, value)
     return out
 
 
+def bound_pins(
+    ctx: Context, req: Request, ran: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The pins of the cubes a request's re-run used, as the default branch holds them
+    now, when they are those that ran (`ran`); else (None, why)."""
+    assert req.benchmark is not None and req.mlcube is not None
+    try:
+        now = pins_for(ctx.base, req.benchmark, req.mlcube)
+    except MedperfError as exc:
+        return None, f"The cubes of the re-run cannot be read on the default branch: {exc}"
+    if ran == now:
+        return now, None
+    ran = ran or {}
+    moved = sorted(
+        f"{cube} ({', '.join(changed(ran.get(cube) or {}, pin)) or 'added'})"
+        for cube, pin in now.items()
+        if ran.get(cube) != pin
+    )
+    return None, (
+        "The cubes on the default branch are not those the re-run verified: "
+        + (", ".join(moved) or "the re-run recorded none")
+        + ". It must be verified again."
+    )
+
+
 def commit_status(
-    ctx: Context, benchmark: str, mlcube: str, approved_by: str, number: int
+    ctx: Context, benchmark: str, mlcube: str, approved_by: str, verified: dict[str, Any]
 ) -> str | None:
-    """Set the pair's file on the default branch to APPROVED; returns the commit's SHA, or
-    None when it already says APPROVED (a re-run, or a retried write that went through)."""
+    """Set the pair's file on the default branch to APPROVED, recording `verified`; returns
+    the commit's SHA, or None when it already says APPROVED (a re-run, or a retried write
+    that went through)."""
+    number = int(verified["pr"])
     path = association_path(benchmark, mlcube)
     where = f"{path} on {ctx.default_branch}"
     for _attempt in range(COMMIT_ATTEMPTS):
@@ -60,7 +97,7 @@ def commit_status(
             return None
         if status != "PENDING" or not isinstance(data, dict):
             raise DecisionRefused(f"{where} is {status!r}, not PENDING")
-        text = dump_yaml(approved(data, approved_by, now_iso()))
+        text = dump_yaml(approved(data, approved_by, now_iso(), verified))
         validate_file(Path(path), "association", text=text, shown_as=path).raise_errors(
             RegistryInvalid, f"the approved {path} would be invalid"
         )
@@ -105,13 +142,20 @@ def merge(ctx: Context, state: PullState, benchmark: str, mlcube: str) -> bool:
 
 
 def approve(
-    ctx: Context, state: PullState, benchmark: str, mlcube: str, approved_by: str
+    ctx: Context,
+    state: PullState,
+    benchmark: str,
+    mlcube: str,
+    approved_by: str,
+    pins: dict[str, Any],
 ) -> list[str]:
-    """Merge, commit APPROVED with approved_by/approved_at, drop the pending label."""
+    """Merge, commit APPROVED with approved_by/approved_at and what was verified (the
+    request, its head, the pins of the cubes that ran), drop the pending label."""
     done = []
     if merge(ctx, state, benchmark, mlcube):
         done.append(f"merged #{state.number}")
-    sha = commit_status(ctx, benchmark, mlcube, approved_by, state.number)
+    verified = {"pr": state.number, "commit": state.head_sha, "mlcubes": pins}
+    sha = commit_status(ctx, benchmark, mlcube, approved_by, verified)
     if sha:
         done.append(f"committed status APPROVED ({sha[:12]}) by {approved_by}")
     if remove_label(state, ctx.config.labels["pending"]):

@@ -20,6 +20,7 @@ from medperf_action.domain.findings import Finding
 from medperf_action.domain.metrics import differences
 from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.layout import association_path, classify, mlcube_path
+from medperf_action.domain.registry.pins import changed, pin_of, unpinned, uses
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
 from medperf_action.domain.validation import validate_file, validate_path
@@ -228,6 +229,9 @@ def check_submission(base: Registry, req: Request, entry: dict[str, Any], author
     owner = str(entry.get("owner", ""))
     if owner.lower() != author.lower():
         problems.append(f"owner is {owner!r}, but the PR was opened by {author}")
+    why = unpinned(entry)
+    if why is not None:
+        problems.append(f"the entry does not pin what runs: {why}")
     held = base.source.read(mlcube_path(req.mlcube))
     if held is not None:
         try:
@@ -240,10 +244,29 @@ def check_submission(base: Registry, req: Request, entry: dict[str, Any], author
                 f"the id {req.mlcube} is held by {holder!r} on the default branch; "
                 "a submission never takes over another owner's id"
             )
+        elif isinstance(current, dict):
+            problems += _frozen(base, req.mlcube, current, entry)
     if problems:
         return Check("rules", False, "; ".join(problems))
     what = "an update of" if held is not None else "a new"
     return Check("rules", True, f"{what} mlcube owned by {owner}, the PR's author")
+
+
+def _frozen(
+    base: Registry, mlcube_id: str, current: dict[str, Any], entry: dict[str, Any]
+) -> list[str]:
+    """An update of an mlcube in operation may change its description, not what runs."""
+    differ = changed(pin_of(current), pin_of(entry))
+    if not differ:
+        return []
+    in_use = uses(base, mlcube_id)
+    if not in_use:
+        return []
+    return [
+        f"mlcube {mlcube_id} is in operation ({'; '.join(in_use)}), so what was verified of "
+        f"it cannot change, but this update changes {', '.join(differ)}: publish the new "
+        "version under a new id"
+    ]
 
 
 def _assets(entry: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -3,8 +3,10 @@
 Labels can be set and removed by anyone with triage access; a comment by the registry's
 own identity cannot be forged by them. Two records live in such comments:
 
-* the verification, bound to a commit: the sticky comment's second line is
-  `<!-- medperf-action:verified head=SHA passed=true|false -->` (`binding_line`);
+* the verification, bound to a commit and to the cubes that ran: the sticky comment's
+  second line is `<!-- medperf-action:verified head=SHA passed=true|false pins=HASH -->`
+  (`binding_line`; `pins`, for an association, is `domain.registry.pins.digest` of the
+  pins of the cubes the re-run used, as the default branch still had them when reported);
 * a rejection: a comment whose first line is `<!-- medperf-action:decision rejected
   by=LOGIN -->`. A rejected request stays rejected, even reopened and relabelled; a new
   request is a new pull request.
@@ -19,14 +21,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from medperf_action.adapters.github.client import IssueComment
 
-BINDING = re.compile(r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false) -->$")
+BINDING = re.compile(
+    r"^<!-- medperf-action:verified head=([0-9a-f]{40}) passed=(true|false)"
+    r"(?: pins=([0-9a-f]{64}))? -->$"
+)
 REJECTION = re.compile(
     r"^<!-- medperf-action:decision rejected by=([A-Za-z0-9-]+(?:\[bot\])?) -->$"
 )
 
 
-def binding_line(head_sha: str, passed: bool) -> str:
-    return f"<!-- medperf-action:verified head={head_sha} passed={str(passed).lower()} -->"
+def binding_line(head_sha: str, passed: bool, pins: str | None = None) -> str:
+    bound = f" pins={pins}" if pins else ""
+    return f"<!-- medperf-action:verified head={head_sha} passed={str(passed).lower()}{bound} -->"
 
 
 def rejection_line(login: str) -> str:

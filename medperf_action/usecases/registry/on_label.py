@@ -14,7 +14,7 @@ they are asked (each a small function, listed in `WHO_RULES` and `STATE_RULES`):
 | merged | a merged (approved) request is labelled rejected |
 | closed | a closed request is labelled |
 | exists | the default branch holds the pair already |
-| unverified | an approval, but the PR's current head is not verified as passed |
+| unverified | an approval, but the PR's head is not verified, or its re-run's cubes changed |
 
 A decision carried out already (a re-run of the same event) only finishes what is left.
 """
@@ -38,8 +38,9 @@ from medperf_action.adapters.github.pulls import (
     team_member,
 )
 from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.pins import digest, pins_for
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import GitHubError, UsageError
+from medperf_action.errors import GitHubError, MedperfError, UsageError
 from medperf_action.settings import run_id, team_token
 from medperf_action.usecases.registry.approval import approve
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
@@ -70,6 +71,7 @@ class Decision:
     request: Request
     found: list[IssueComment] = field(default_factory=list)  # the PR's comments
     status: str | None = None  # the pair's file on the default branch, when read
+    pins: dict[str, Any] | None = None  # what was verified, once checked still current
 
     @property
     def labels(self) -> dict[str, str]:
@@ -224,7 +226,8 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     why = _unverified(d, d.found)
     if why is not None:
         return _refuse(d, "unverified", why, d.found)
-    actions = approve(ctx, state, req.benchmark, req.mlcube, sender)
+    assert d.pins is not None
+    actions = approve(ctx, state, req.benchmark, req.mlcube, sender, d.pins)
     return Handled(
         "approved", f"#{number}: {req.mlcube} approved for {req.benchmark} by {sender}", actions
     )
@@ -265,6 +268,18 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             f"The verification was for {match.group(1)[:12]}, but the head is now "
             f"{state.head_sha[:12]}: it must be verified again."
         )
+    assert d.request.benchmark is not None and d.request.mlcube is not None
+    try:
+        now = pins_for(d.ctx.base, d.request.benchmark, d.request.mlcube)
+    except MedperfError as exc:
+        return f"The cubes of the re-run cannot be read on the default branch: {exc}"
+    if match.group(3) != digest(now):
+        return (
+            "The cubes on the default branch are not those the verification ran (an mlcube "
+            "entry changed since, or the verification recorded none): it must be verified "
+            "again."
+        )
+    d.pins = now
     return None
 
 

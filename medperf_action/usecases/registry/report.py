@@ -5,11 +5,13 @@ or runs PR code. It reads the verification report from the artifact as untrusted
 re-checks what it can check cheaply itself (which files the PR changes), posts one sticky
 comment and sets the verified or verification-failed label.
 
-The sticky comment binds the verification to a commit: its second line is
-`<!-- medperf-action:verified head=SHA passed=true|false -->`. An approval is carried out
-only when that comment (written by the token's own identity) says the PR's current head
-passed (`on_label.py`), and the merge itself is pinned to that head, so a push after the
-verification can never be merged unverified.
+The sticky comment binds the verification to a commit and to the cubes that ran: its
+second line is `<!-- medperf-action:verified head=SHA passed=true|false pins=HASH -->`
+(`decisions.py`). The pins the re-run reports must be those the default branch holds now,
+else the verification fails. An approval is carried out only when that comment (written
+by the token's own identity) says the PR's current head passed and the cubes' pins are
+still the same (`on_label.py`); the merge itself is pinned to that head, so a push after
+the verification can never be merged unverified, and the approval records the pins.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from medperf_action.adapters.github.pulls import (
     upsert_comment,
 )
 from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import ReportInvalid, UsageError
 from medperf_action.text import md, md_code
-from medperf_action.usecases.registry.approval import approve, policy_approver
+from medperf_action.usecases.registry.approval import approve, bound_pins, policy_approver
 from medperf_action.usecases.registry.artifact import load_report, render_markdown
 from medperf_action.usecases.registry.context import Context
 from medperf_action.usecases.registry.decisions import binding_line, rejected_by
@@ -99,10 +102,10 @@ def _verdict(doc: dict[str, Any], req: Request, conclusion: str) -> tuple[bool, 
     return passed, notes
 
 
-def report(
-    ctx: Context, folder: Path, pr: int | None, event: dict[str, Any] | None = None
-) -> Reported:
-    """Post the verification of PR `pr` (from the event, never from the artifact)."""
+def _which_pr(
+    ctx: Context, pr: int | None, event: dict[str, Any] | None
+) -> tuple[int, str | None, str]:
+    """(PR number, the head the run verified, the run's conclusion), from the event."""
     run_head, conclusion = None, "success"
     if event is not None:
         found, run_head, conclusion = _pr_from_event(ctx, event)
@@ -111,6 +114,14 @@ def report(
         pr = pr or found
     if pr is None:
         raise UsageError("no pull request: pass --pr N (or an --event that names one)")
+    return pr, run_head, conclusion
+
+
+def report(
+    ctx: Context, folder: Path, pr: int | None, event: dict[str, Any] | None = None
+) -> Reported:
+    """Post the verification of PR `pr` (from the event, never from the artifact)."""
+    pr, run_head, conclusion = _which_pr(ctx, pr, event)
     state = read_pull(ctx.repo, pr)
     if state.state != "open":
         return Reported(pr, False, message=f"#{pr} is {state.state}: nothing to report")
@@ -135,6 +146,12 @@ def report(
     # What can be checked without running anything is checked again here.
     req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
     passed, notes = _verdict(doc, req, conclusion)
+    pins = None
+    if passed and req.kind == "association":
+        # The cubes that ran must be those the default branch holds: the pins are bound.
+        pins, why = bound_pins(ctx, req, doc.get("pins"))
+        passed = why is None
+        notes += [] if why is None else ["❌ " + md(why)]
     approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
     if approver and rejected_by(comments(state), ctx.identity()):
         approver = None  # a rejected request is never approved, by a policy neither
@@ -144,7 +161,7 @@ def report(
             "merged, and the status APPROVED committed on the default branch."
         )
     result = Reported(pr, passed)
-    result.actions += _post(ctx, state, dict(doc, passed=passed), notes)
+    result.actions += _post(ctx, state, dict(doc, passed=passed), notes, pins)
     if (
         req.kind == "association"
         and not approver
@@ -155,17 +172,25 @@ def report(
         result.actions.append(f"added {ctx.config.labels['pending']}")
     if approver and req.benchmark and req.mlcube:
         add_label(state, ctx.config.labels["approved"])
-        result.actions += approve(ctx, state, req.benchmark, req.mlcube, approver)
+        assert pins is not None
+        result.actions += approve(ctx, state, req.benchmark, req.mlcube, approver, pins)
     result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
     return result
 
 
-def _post(ctx: Context, state: PullState, shown: dict[str, Any], notes: list[str]) -> list[str]:
-    """The sticky comment and the verified / verification-failed label."""
+def _post(
+    ctx: Context,
+    state: PullState,
+    shown: dict[str, Any],
+    notes: list[str],
+    pins: dict[str, Any] | None,
+) -> list[str]:
+    """The sticky comment (bound to the head and the pins) and the verified /
+    verification-failed label."""
     labels = ctx.config.labels
     passed = bool(shown["passed"])
     body = (
-        binding_line(state.head_sha, passed)
+        binding_line(state.head_sha, passed, digest(pins) if pins else None)
         + "\n"
         + render_markdown(shown, ctx.config, tuple(notes))
     )

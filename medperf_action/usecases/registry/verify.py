@@ -7,6 +7,9 @@ is run again by the registry, in the sandboxed containers, with the benchmark an
 mlcube from the default branch, and every reported metric is compared with the re-run's
 within the registry's tolerance. The execution summary, which the PR shows and an
 approval commits, must agree with the reported result (`checks.summary_problems`).
+Everything is read from one commit of the default branch, and a re-run that passed
+reports the pin of each cube it ran (`domain.registry.pins`): an entry that does not pin
+its assets and image by hash is never run.
 
 The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`.
 """
@@ -20,10 +23,16 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.adapters.files.download import Progress
 from medperf_action.adapters.github.client import connect
-from medperf_action.adapters.github.contents import RepoFiles, default_branch, repository
+from medperf_action.adapters.github.contents import (
+    RepoFiles,
+    branch_head,
+    default_branch,
+    repository,
+)
 from medperf_action.adapters.github.pulls import changed_files, read_pull
 from medperf_action.domain.metrics import compare
 from medperf_action.domain.registry.config import RegistryConfig
+from medperf_action.domain.registry.pins import pins_for
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import MedperfError
@@ -51,6 +60,8 @@ class Verification:
     checks: list[Check] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     config: RegistryConfig = field(default_factory=RegistryConfig)
+    #: An association's re-run: the pin of each cube it ran (`domain.registry.pins`).
+    pins: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -70,6 +81,7 @@ class Verification:
             "mlcube": req.mlcube,
             "checks": [c.as_dict() for c in self.checks],
             "metrics": self.rows,
+            **({"pins": self.pins} if self.pins else {}),
             "passed": self.passed,
             "created_at": now_iso(),
         }
@@ -129,7 +141,9 @@ def verify(
     default = default_branch(repo)
     state = read_pull(repo, pr)
     req = analyse(changed_files(repo, state), state.base_ref, default)
-    base = Registry(RepoFiles(repo, default))
+    # One state of the default branch for every check and the re-run, so the pins the
+    # report records are those of the cubes that ran.
+    base = Registry(RepoFiles(repo, branch_head(repo, default)))
     result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
     if req.kind == "other":
         result.checks.append(Check("request", False, "; ".join(req.problems)))
@@ -161,4 +175,7 @@ def verify(
         return result
     checks, result.rows = _rerun(base, req, entry, result.config, token, log, progress)
     result.checks.extend(checks)
+    if all(c.passed for c in checks):
+        assert req.benchmark is not None and req.mlcube is not None
+        result.pins = pins_for(base, req.benchmark, req.mlcube)
     return result
