@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -12,9 +13,12 @@ import subprocess
 import sys
 import tarfile
 import tracemalloc
+import uuid
 import zlib
 from pathlib import Path
+from typing import Any
 
+import docker
 import pytest
 from click.testing import CliRunner
 
@@ -500,3 +504,36 @@ def test_image_archive_loads_back_to_the_same_image(tmp_path: Path, docker_clien
         loaded = docker_client.images.load(f)  # type: ignore[attr-defined]
     assert [i.id for i in loaded] == [image["id"]]
     assert "medperf-action-example/model:0.1.0" in loaded[0].tags
+
+
+@pytest.mark.docker
+def test_build_image_records_the_id_without_an_archive(tmp_path: Path, docker_client: Any) -> None:
+    """What `publish --push-image` needs on a fresh runner: the image built, its ID in
+    manifest.json, and no archive in the release. (The cube's image gets a name of this
+    test's own, which no engine holds yet, so only --build-image can record an ID.)"""
+    mlcube = example_copy(tmp_path)
+    name = f"medperf-action-test/build-{uuid.uuid4().hex[:12]}:1"
+    manifest_file = mlcube / "mlcube.yaml"
+    text = manifest_file.read_text()
+    manifest_file.write_text(text.replace("medperf-action-example/model:0.1.0", name))
+    try:
+        code, _, err = run_cli("package", str(mlcube))
+        assert code == 0, err
+        recorded = json.loads((mlcube / "assets" / "manifest.json").read_text())["image"]
+        assert recorded["id"] is None  # not built here: nothing to record
+        code, _, err = run_cli("package", str(mlcube), "--build-image")
+        assert code == 0, err
+        recorded = json.loads((mlcube / "assets" / "manifest.json").read_text())
+        assert recorded["image"]["id"] == docker_client.images.get(name).id
+        assert recorded["image"]["archive"] is None
+        assert "image.tar.gz" not in {f["name"] for f in recorded["files"]}
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(name)
+
+
+def test_image_archive_and_build_image_are_one_or_the_other(tmp_path: Path) -> None:
+    mlcube = example_copy(tmp_path)
+    code, _, err = run_cli("package", str(mlcube), "--image-archive", "--build-image")
+    assert code == 2 and "give one of the two" in err
+    assert not (mlcube / "assets").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -90,6 +92,7 @@ def test_submit_opens_one_pr_from_the_fork_and_rerun_updates_it(github_server, w
     assert entry["source"]["repository"] == "alice/wdbc-centroid"
     assert entry["source"]["ref"] == "refs/tags/v1.0.0" and len(entry["source"]["commit"]) == 40
     assert set(entry["assets"]) == {"mlcube", "parameters", "additional_files"}
+    assert entry["image"] == {"reference": world.stage.references[MODEL_ID]}  # as pushed
     assert list(validator("mlcube-entry").iter_errors(entry)) == []
 
     gh.reset_counters()
@@ -98,6 +101,19 @@ def test_submit_opens_one_pr_from_the_fork_and_rerun_updates_it(github_server, w
     assert out.startswith("unchanged: ")
     assert gh.writes == 1  # the fork request (GitHub answers it with the existing fork)
     assert len(pulls(gh, submission_marker(MODEL_ID))) == 1
+
+
+def test_submit_refuses_an_image_known_only_by_its_tag(github_server, world) -> None:
+    """release.json without the pushed digest, and no archive: the registry could not
+    verify the entry, so nothing is opened (not even the fork)."""
+    record = world.model_assets / "release.json"
+    doc = json.loads(record.read_text())
+    assert doc.pop("image").startswith(f"{world.stage.references[MODEL_ID].split('@')[0]}@")
+    record.write_text(json.dumps(doc))
+    github_server.reset_counters()
+    code, _, err = submit(world)
+    assert code == 5 and "is not pinned" in err and "--image-archive" in err, err
+    assert github_server.writes == 0 and pulls(github_server, submission_marker(MODEL_ID)) == []
 
 
 def test_submit_refuses_an_id_held_by_another_owner(github_server, world) -> None:
