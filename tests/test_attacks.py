@@ -211,10 +211,11 @@ def names(docker_client) -> dict[str, str | None]:
 def test_a_candidate_cannot_run_as_the_evaluator(
     world: World, docker_client, hostile_image
 ) -> None:
-    """The attacker's cube names the evaluator's image and publishes its own image saved
-    under the evaluator's name; its 'evaluator' writes the metrics it reported. Before, the
-    re-run loaded the archive first (moving the evaluator's name) and evaluated with the
-    attacker's code: the made-up metrics were 'reproduced'."""
+    """The attacker's cube names the evaluator's image (as the registry pins it, by
+    digest) and publishes its own image as an archive saved under the evaluator's local
+    name; its 'evaluator' writes the metrics it reported. Before, cubes were grouped by
+    image name and the first of a group (the candidate) was loaded for all of them: the
+    re-run evaluated with the attacker's code, and the made-up metrics were 'reproduced'."""
     w = world
     tag, _ = hostile_image
     before = names(docker_client)
