@@ -6,6 +6,7 @@ and a misbehaving model (exit code, time limit, network, read-only input).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -19,10 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 import sklearn.metrics as skm
 from click.testing import CliRunner
-from conftest import OURS
+from conftest import OURS, SESSION
 
 from medperf_action.adapters.docker.sandbox import LABEL
 from medperf_action.cli import main
@@ -33,6 +35,8 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MISBEHAVING = Path(__file__).resolve().parent / "cubes" / "misbehaving"
+#: The misbehaving cube's image, under a name of this test session's own.
+MISBEHAVING_IMAGE = f"medperf-action-test/misbehaving-{SESSION}:0.1.0"
 TEST_ARGS = [
     "test",
     "--registry",
@@ -170,9 +174,22 @@ def test_changed_model_reruns_only_what_depends_on_it(
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _misbehaving_image(docker_client):
+    """The misbehaving cube's image is built (once) by the tests that use it; afterwards it
+    is removed, as no other session uses its name."""
+    yield MISBEHAVING_IMAGE
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(MISBEHAVING_IMAGE)
+
+
 def _misbehaving(tmp_path: Path, name: str = "misbehaving", **params: str) -> Path:
     cube = tmp_path / name
     shutil.copytree(MISBEHAVING, cube)
+    manifest = cube / "mlcube" / "mlcube.yaml"
+    text = manifest.read_text()
+    assert "medperf-action-test/misbehaving:0.1.0" in text
+    manifest.write_text(text.replace("medperf-action-test/misbehaving:0.1.0", MISBEHAVING_IMAGE))
     text = "".join(f"{k}: {v}\n" for k, v in params.items())
     (cube / "mlcube" / "workspace" / "parameters.yaml").write_text(text)
     return cube
