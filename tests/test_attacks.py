@@ -95,7 +95,10 @@ def hostile_image(docker_client, tmp_path_factory: pytest.TempPathFactory):
         'ENTRYPOINT ["python3", "/app/evil.py"]\n'
     )
     tag = f"medperf-action-test/hostile-{uuid.uuid4().hex[:12]}:1"
-    image, _ = docker_client.images.build(path=str(context), tag=tag, network_mode="none")
+    # rm/forcerm: the SDK (unlike the CLI) keeps a build's intermediate containers.
+    image, _ = docker_client.images.build(
+        path=str(context), tag=tag, network_mode="none", rm=True, forcerm=True
+    )
     yield tag, image.id
     docker_client.images.remove(image.id, force=True)
 
