@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import pytest
 import webhook_events
 import yaml
 from click.testing import CliRunner
@@ -75,6 +76,13 @@ def staged(root: Path, oci: str, honest_run: bool = True) -> Iterator[Stage]:
             for name in (pinned, pinned.split("@")[0] + ":" + PUSH_TAG):
                 with contextlib.suppress(docker.errors.ImageNotFound):
                     client.images.remove(name)
+
+
+def cached_stage(root: Path, oci: str, honest_run: bool = True) -> Iterator[Stage]:
+    """`staged`, with the module's own step cache (`root/cache`) while it lasts."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
+        yield from staged(root, oci, honest_run)
 
 
 def make_stage(root: Path, oci: str, honest_run: bool = True) -> Stage:

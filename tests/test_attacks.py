@@ -27,11 +27,11 @@ from registry_world import (
     World,
     add_label,
     build_world,
+    cached_stage,
     comments,
     labels,
     on_label,
     report,
-    staged,
     verify,
 )
 
@@ -72,10 +72,7 @@ sys.exit(subprocess.call(["python3", "/app/mlcube.py", *sys.argv[1:]]))
 
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
-    root = tmp_path_factory.mktemp("attacks")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
-        yield from staged(root, oci_registry)
+    yield from cached_stage(tmp_path_factory.mktemp("attacks"), oci_registry)
 
 
 @pytest.fixture

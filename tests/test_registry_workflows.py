@@ -31,13 +31,13 @@ from registry_world import (
     World,
     add_label,
     build_world,
+    cached_stage,
     comments,
     default_pins,
     labels,
     main_file,
     on_label,
     report,
-    staged,
     verify,
 )
 
@@ -62,10 +62,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry: str):
-    root = tmp_path_factory.mktemp("registry-ops")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDPERF_ACTION_CACHE", str(root / "cache"))
-        yield from staged(root, oci_registry)
+    yield from cached_stage(tmp_path_factory.mktemp("registry-ops"), oci_registry)
 
 
 @pytest.fixture
