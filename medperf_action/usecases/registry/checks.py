@@ -259,7 +259,10 @@ def _frozen(
     differ = changed(pin_of(current), pin_of(entry))
     if not differ:
         return []
-    in_use = uses(base, mlcube_id)
+    try:
+        in_use = uses(base, mlcube_id)
+    except (RegistryInvalid, InvalidInput, GitHubError) as exc:  # fail closed
+        return [f"whether mlcube {mlcube_id} is in operation could not be read: {exc}"]
     if not in_use:
         return []
     return [
