@@ -50,18 +50,24 @@ def approved(
     return out
 
 
+def current_pins(ctx: Context, req: Request) -> tuple[dict[str, Any] | None, str | None]:
+    """The pins of the cubes a re-run of the request uses, as the default branch holds
+    them now; (None, why) when they cannot be read."""
+    assert req.benchmark is not None and req.mlcube is not None
+    try:
+        return pins_for(ctx.base, req.benchmark, req.mlcube), None
+    except MedperfError as exc:
+        return None, f"The cubes of the re-run cannot be read on the default branch: {exc}"
+
+
 def bound_pins(
     ctx: Context, req: Request, ran: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The pins of the cubes a request's re-run used, as the default branch holds them
     now, when they are those that ran (`ran`); else (None, why)."""
-    assert req.benchmark is not None and req.mlcube is not None
-    try:
-        now = pins_for(ctx.base, req.benchmark, req.mlcube)
-    except MedperfError as exc:
-        return None, f"The cubes of the re-run cannot be read on the default branch: {exc}"
-    if ran == now:
-        return now, None
+    now, why = current_pins(ctx, req)
+    if now is None or ran == now:
+        return now, why
     ran = ran or {}
     moved = sorted(
         f"{cube} ({', '.join(changed(ran.get(cube) or {}, pin)) or 'added'})"

@@ -38,11 +38,11 @@ from medperf_action.adapters.github.pulls import (
     team_member,
 )
 from medperf_action.domain.registry.layout import VERIFY_MARKER
-from medperf_action.domain.registry.pins import digest, pins_for
+from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import GitHubError, MedperfError, UsageError
+from medperf_action.errors import GitHubError, UsageError
 from medperf_action.settings import run_id, team_token
-from medperf_action.usecases.registry.approval import approve
+from medperf_action.usecases.registry.approval import approve, current_pins
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
 from medperf_action.usecases.registry.decisions import BINDING, rejected_by, rejection_line
 
@@ -268,11 +268,9 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             f"The verification was for {match.group(1)[:12]}, but the head is now "
             f"{state.head_sha[:12]}: it must be verified again."
         )
-    assert d.request.benchmark is not None and d.request.mlcube is not None
-    try:
-        now = pins_for(d.ctx.base, d.request.benchmark, d.request.mlcube)
-    except MedperfError as exc:
-        return f"The cubes of the re-run cannot be read on the default branch: {exc}"
+    now, why = current_pins(d.ctx, d.request)
+    if now is None:
+        return why
     if match.group(3) != digest(now):
         return (
             "The cubes on the default branch are not those the verification ran (an mlcube "
