@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import click
 
+from medperf_action.adapters import ci
+from medperf_action.adapters.files.download import Progress
+from medperf_action.cli.output import err
 from medperf_action.settings import DEFAULT_MEMORY
+from medperf_action.text import Log
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,6 +67,28 @@ def container_run(func: F) -> F:
         show_default=True,
         help="Time limit per task, in seconds.",
     )(func)
+
+
+class ContainerSettings(TypedDict):
+    timeout_s: float
+    memory: str
+    gpus: bool
+    echo: Log | None
+    log: Log
+    progress: Progress | None
+
+
+def container_settings(timeout_s: float, memory: str, gpus: bool, quiet: bool) -> ContainerSettings:
+    """What `container_run`'s options set in the compatibility test's `Options`, with the
+    terminal's log lines and download progress."""
+    return ContainerSettings(
+        timeout_s=timeout_s,
+        memory=memory,
+        gpus=gpus,
+        echo=None if quiet else err,
+        log=err,
+        progress=ci.TerminalProgress(),
+    )
 
 
 def listing(func: F) -> F:

@@ -132,12 +132,7 @@ def associate_command(
         registry=reg,
         registry_token=token,
         benchmark=benchmark_id,
-        timeout_s=timeout_s,
-        memory=memory,
-        gpus=gpus,
-        echo=None if quiet else err,
-        log=err,
-        progress=ci.TerminalProgress(),
+        **options.container_settings(timeout_s, memory, gpus, quiet),
     )
 
     def run_test() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import click
 
 from medperf_action.adapters import ci
 from medperf_action.cli import options
-from medperf_action.cli.output import err, out
+from medperf_action.cli.output import out
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import (
@@ -109,14 +109,9 @@ def test_command(
         demo_dataset_sha256=demo_dataset_sha256,
         no_build=no_build,
         no_cache=no_cache,
-        timeout_s=timeout_s,
-        memory=memory,
-        gpus=gpus,
         jobs=jobs,
         output=output,
-        echo=None if quiet else err,
-        log=err,
-        progress=ci.TerminalProgress(),
+        **options.container_settings(timeout_s, memory, gpus, quiet),
     )
     try:
         with ci.group("medperf-action test"):
