@@ -117,6 +117,14 @@ class HashMismatch(InvalidInput):
         )
 
 
+class DownloadTooLarge(InvalidInput):
+    """A download larger than its declared size or the limit set for it; cut off there."""
+
+
+class InsecureSource(InvalidInput):
+    """A source that an untrusted download may not use: not https, nor an allowed host."""
+
+
 class PackageError(InvalidInput):
     """The assets folder could not be written; nothing was changed."""
 

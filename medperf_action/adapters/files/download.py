@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from medperf_action.adapters.files.hashing import sha256_file
-from medperf_action.errors import DiskError, DownloadError, HashMismatch, InvalidInput
+from medperf_action.errors import (
+    DiskError,
+    DownloadError,
+    DownloadTooLarge,
+    HashMismatch,
+    InsecureSource,
+    InvalidInput,
+)
 from medperf_action.settings import cache_dir, insecure_hosts
 
 if TYPE_CHECKING:
@@ -176,7 +183,7 @@ def _check_secure(source: str, scheme: str, label: str) -> None:
     host = (urllib.parse.urlsplit(source).hostname or "").lower() if scheme else ""
     if scheme == "https" or (scheme == "http" and host in insecure_hosts()):
         return
-    raise InvalidInput(
+    raise InsecureSource(
         f"cannot fetch {label}: an untrusted source is fetched only over https (not "
         f"{scheme or 'a local path'})"
     )
@@ -285,7 +292,7 @@ def _download(
 
 def _check_length(size: int | None, max_bytes: int | None, label: str) -> None:
     if size is not None and max_bytes is not None and size > max_bytes:
-        raise InvalidInput(
+        raise DownloadTooLarge(
             f"cannot download {label}: it is larger than the {max_bytes:,} bytes allowed"
         )
 

@@ -27,8 +27,10 @@ from medperf_action.domain.validation import validate_file, validate_path
 from medperf_action.domain.yamldoc import load_text
 from medperf_action.errors import (
     DownloadError,
+    DownloadTooLarge,
     GitHubError,
     HashMismatch,
+    InsecureSource,
     InvalidInput,
     MedperfError,
     RegistryInvalid,
@@ -283,16 +285,15 @@ def _assets(entry: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def in_general_terms(exc: MedperfError) -> str:
     """An error for the registry's comment. A failed download is said in general terms:
     what a remote page answered (its status, the hash of what it served) is not echoed."""
-    text = str(exc)
     if isinstance(exc, HashMismatch):
         return "a download's content is not what its SHA-256 names"
     if isinstance(exc, DownloadError):
         return "a download failed"
-    if "larger than the" in text and "cannot download" in text:
+    if isinstance(exc, DownloadTooLarge):
         return "a download is larger than allowed (its declared size, or the registry's limit)"
-    if "only over https" in text:
+    if isinstance(exc, InsecureSource):
         return "a URL is not https"
-    return text
+    return str(exc)
 
 
 def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> Check:
