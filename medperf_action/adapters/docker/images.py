@@ -412,14 +412,14 @@ def _without_names(source: Path, dest: Path) -> None:
                 out.addfile(member, tar.extractfile(member) if member.isfile() else None)
 
 
-def load_archive(path: Path, label: str, scratch: Path) -> str:
+def load_archive(path: Path, layout: ArchiveLayout, label: str, scratch: Path) -> str:
     """Load a `docker save` archive without any of its names; the image ID it holds.
 
-    The archive is copied into `scratch` with its tags removed first, so loading it can
-    never move a name another cube (or a base image) stands on; the loaded image is then
-    found by the ID its layout promised, which is its content's digest.
+    `layout` is `archive_layout(path)`, as the caller checked it. The archive is copied
+    into `scratch` with its tags removed first, so loading it can never move a name
+    another cube (or a base image) stands on; the loaded image is then found by the ID
+    its layout promised, which is its content's digest.
     """
-    layout = archive_layout(path)
     scratch.mkdir(parents=True, exist_ok=True)
     stripped = scratch / f".{path.name}.{uuid.uuid4().hex[:8]}.tar"
     try:

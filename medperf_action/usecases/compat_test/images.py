@@ -133,4 +133,4 @@ def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) 
             f"{p.label}: the image archive would tag {', '.join(foreign)}; it may only carry "
             f"the cube's own image name {p.cube.image!r}, and no name another cube uses"
         )
-    return load_archive(got.path, p.label, (opts.cache or cache_dir()) / "scratch")
+    return load_archive(got.path, layout, p.label, (opts.cache or cache_dir()) / "scratch")
