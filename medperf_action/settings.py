@@ -5,7 +5,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | variable | what |
 |---|---|
 | `MEDPERF_ACTION_CACHE` | the cache folder (default `~/.cache/medperf-action`) |
-| `MEDPERF_REGISTRY` | the registry when `--registry` is not given |
+| `MEDPERF_REGISTRY` | the registry when `--registry` is not given (before .medperf.yml's) |
 | `MEDPERF_REGISTRY_TOKEN` | the token that opens requests in the registry |
 | `GITHUB_TOKEN` | the token for everything else on GitHub |
 | `GITHUB_REPOSITORY` | this repository, under GitHub Actions |
@@ -88,16 +88,6 @@ def registry_token(token: str | None) -> str | None:
 def this_repository(given: str | None = None) -> str | None:
     """`given`, else `$GITHUB_REPOSITORY` (OWNER/REPO of the workflow's repository)."""
     return given or os.environ.get("GITHUB_REPOSITORY") or None
-
-
-def registry_location(given: str | None) -> str:
-    """`--registry`, else `$MEDPERF_REGISTRY`, else (under Actions) this repository."""
-    location = given or os.environ.get("MEDPERF_REGISTRY")
-    if not location and in_actions():
-        location = os.environ.get("GITHUB_REPOSITORY")
-    if not location:
-        raise UsageError("--registry PATH|OWNER/REPO[@REF] is needed (or set $MEDPERF_REGISTRY)")
-    return location
 
 
 def commit_sha() -> str | None:

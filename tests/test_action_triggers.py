@@ -392,7 +392,7 @@ def test_branch_push_validates_and_tests(world, installed, cache) -> None:
     )
     result = act(world, "branch push", "push", event, workspace, installed, cache)
     assert_tested(result)
-    assert titles(result) == ["validate the MLCube", f"test against {BENCH}"]
+    assert titles(result) == ["validate .medperf.yml and the MLCube", f"test against {BENCH}"]
     for name in ("release-url", "assets-json", "pr-url", "association-status", "matrix"):
         assert result.outputs[name] == "", name
     assert (workspace / "medperf-results" / BENCH / "summary.json").is_file()
@@ -416,8 +416,12 @@ def test_broken_manifest_on_a_branch_push_is_annotated(world, installed, cache) 
         assert error.title.startswith("medperf-action: ")
     assert result.outputs["valid"] == "false"
     assert result.outputs["passed"] == "" and result.outputs["summary-json"] == ""
-    assert "error: step 'validate the MLCube' failed (exit code 1)" in result.log_text
-    assert titles(result) == ["validate the MLCube"]  # the first failure stops the rest
+    assert (
+        "error: step 'validate .medperf.yml and the MLCube' failed (exit code 1)" in result.log_text
+    )
+    assert titles(result) == [
+        "validate .medperf.yml and the MLCube"
+    ]  # the first failure stops the rest
     assert result.summary == ""
 
 
@@ -431,7 +435,7 @@ def test_tag_push_publishes_and_submits(world, installed, cache) -> None:
     result = act(world, "tag push", "push", event, workspace, installed, cache)
     assert_tested(result)
     assert titles(result) == [
-        "validate the MLCube",
+        "validate .medperf.yml and the MLCube",
         f"test against {BENCH}",
         "package the assets",
         "publish release v1.1.0",
@@ -564,7 +568,7 @@ def test_pull_request_validates_and_tests(world, installed, cache) -> None:
     )
     result = act(world, "pull request", "pull_request", event, workspace, installed, cache)
     assert_tested(result)
-    assert titles(result) == ["validate the MLCube", f"test against {BENCH}"]
+    assert titles(result) == ["validate .medperf.yml and the MLCube", f"test against {BENCH}"]
     assert result.outputs["release-url"] == "" and result.outputs["pr-url"] == ""
     assert world.gh.writes == 0
 

@@ -46,7 +46,7 @@ def test_branch_push_validates_then_tests_each_benchmark(model_repo: Path) -> No
     assert plan.kind == "model"
     assert [argv[0] for argv in commands(plan)] == ["validate", "test", "test"]
     assert commands(plan)[1][commands(plan)[1].index("--benchmark") + 1] == "b1"
-    assert "--model-id" in commands(plan)[1]
+    assert "--mlcube-id" in commands(plan)[1]
 
 
 def test_tag_push_also_packages_publishes_submits_and_associates(model_repo: Path) -> None:
@@ -201,10 +201,11 @@ def test_run_dry_run_and_a_failing_step(model_repo: Path, monkeypatch) -> None:
     monkeypatch.chdir(model_repo)
     result = CliRunner().invoke(main, ["run", "--event-name", "pull_request", "--dry-run"])
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "medperf-action validate mlcube"
+    assert result.stdout.splitlines()[0] == "medperf-action validate ."
     result = CliRunner().invoke(main, ["run", "--event-name", "pull_request"])
-    assert result.exit_code == 2  # no mlcube/ here: validate's usage error stops the rest
-    assert "step 'validate the MLCube' failed" in result.stderr
+    assert result.exit_code == 1  # no mlcube/ here: validate's finding stops the rest
+    assert "mlcube: no MLCube at this path" in result.output
+    assert "step 'validate .medperf.yml and the MLCube' failed" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,14 +232,17 @@ def test_action_takes_the_mlcube_id_and_registry_from_medperf_yml() -> None:
         "test",
         "--model",
         "cube",
-        "--model-id",
+        "--mlcube-id",
         "my-model",
         "--benchmark",
         "b1",
         "--registry",
         "org/registry",
     ]
-    assert action_argv({"command": "validate"}, config) == ["validate", "cube"]
+    assert action_argv({"command": "validate"}, config) == [
+        "validate",
+        ".",
+    ]  # the root: .medperf.yml and its MLCube
     assert action_argv({"command": "validate", "mlcube": "other"}, config) == [
         "validate",
         "other",

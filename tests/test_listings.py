@@ -325,7 +325,7 @@ def test_mlcube_ls_local(monkeypatch):
     # --mine needs to know who "me" is
     code, _, err = run(mlcube, "--mine")
     assert code == 2
-    assert "--mine needs a GitHub token" in err and "--owner LOGIN" in err
+    assert "--mine needs to know who you are" in err and "--owner LOGIN" in err
     code, _, err = run(mlcube, "--mine", "--owner", "x", "--token", "t")
     assert code == 2 and "exclude each other" in err
 
@@ -723,7 +723,7 @@ def test_association_ls_github_filters_and_mine(world: Scenario):
     assert pairs("--initiated-by", "carol") == []
     # anonymous reading works; --mine then has no one to be
     code, _, err = run(association, "--registry", REG, "--mine")
-    assert code == 2 and "--mine needs a GitHub token" in err
+    assert code == 2 and "--mine needs to know who you are" in err
 
 
 def test_mlcube_ls_github(world: Scenario):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -33,7 +34,12 @@ def errors_of(path: Path, *args: str) -> set[tuple[str, int | None, str, str]]:
     assert code == 1, out
     found = json.loads(out)
     return {
-        (str(Path(f["file"]).resolve().relative_to(path.resolve())), f["line"], f["key"], f["code"])
+        (
+            os.path.relpath(os.path.abspath(f["file"]), path.resolve()),
+            f["line"],
+            f["key"],
+            f["code"],
+        )
         for f in found
         if f["severity"] == "error"
     }
@@ -124,7 +130,16 @@ MANIFEST_CASES = [
     (
         "symlink-out",
         (),
-        [("mlcube/mlcube.yaml", 17, "tasks.infer.parameters.inputs.weights", "outside-workspace")],
+        [
+            (
+                "mlcube/mlcube.yaml",
+                17,
+                "tasks.infer.parameters.inputs.weights",
+                "outside-workspace",
+            ),
+            # What `package` would refuse, reported by `validate` first.
+            ("mlcube/workspace/additional_files/weights.json", None, "", "additional-files"),
+        ],
     ),
     ("tab-indent", (), [("mlcube/mlcube.yaml", 6, "", "yaml-syntax")]),
     ("unclosed-flow", (), [("mlcube/mlcube.yaml", 20, "", "yaml-syntax")]),

@@ -11,8 +11,9 @@ from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
 from medperf_action.errors import UsageError
-from medperf_action.settings import github_token, registry_location
+from medperf_action.settings import github_token
 from medperf_action.usecases.listings import (
+    RegistryView,
     associations_table,
     benchmarks_table,
     current_user,
@@ -22,22 +23,41 @@ from medperf_action.usecases.listings import (
     mlcubes_table,
     open_view,
 )
+from medperf_action.usecases.repo_config import repo_defaults
 
 
-def _who(mine: bool, login: str | None, option: str, token: str | None) -> str | None:
-    """The login to filter on: --mine's token user, or the one named by `option`."""
+def _who(
+    mine: bool, login: str | None, option: str, token: str | None, view: RegistryView
+) -> str | None:
+    """The login to filter on: the one named by `option`, or for --mine the owner of this
+    repository's mlcube (.medperf.yml's id) on a local registry, else the token's user."""
     if not mine:
         return login
     if login:
         raise UsageError(f"--mine and {option} exclude each other")
+    repo = repo_defaults()
+    owner = view.owner(repo.mlcube_id) if repo.mlcube_id else None
+    if owner and (view.repo is None or not _have_token(token)):
+        return owner
+    if not _have_token(token):
+        raise UsageError(
+            f"--mine needs to know who you are: pass --token or set GITHUB_TOKEN, run it in "
+            f"a model repository whose mlcube is registered, or name the user with {option} "
+            "LOGIN"
+        )
+    return current_user(token)
+
+
+def _have_token(token: str | None) -> bool:
     try:
         github_token(token)
     except UsageError:
-        raise UsageError(
-            f"--mine needs a GitHub token to know who you are: pass --token or set "
-            f"GITHUB_TOKEN, or name the user with {option} LOGIN"
-        ) from None
-    return current_user(token)
+        return False
+    return True
+
+
+def _open(registry: str | None, token: str | None) -> RegistryView:
+    return open_view(repo_defaults().need_registry(registry, this_repo=True), token)
 
 
 def _emit(kind: str, description: str, rows: list[Any], text: str, fmt: str) -> None:
@@ -63,7 +83,7 @@ def benchmark_ls(registry: str | None, token: str | None, fmt: str) -> None:
 
     The equivalent of `medperf benchmark ls`.
     """
-    view = open_view(registry_location(registry), token)
+    view = _open(registry, token)
     rows = list_benchmarks(view)
     _emit("benchmarks", view.description, rows, benchmarks_table(rows), fmt)
 
@@ -83,12 +103,13 @@ def mlcube_ls(
     """List the registered MLCubes, and the submissions still waiting as open PRs.
 
     The equivalent of `medperf mlcube ls [--mine]`. A waiting submission shows the state
-    "PENDING (PR #N)" and the values of mlcubes/ID.yaml at the PR's head. --mine asks
-    GitHub who the token's user is (GET /user), for a local registry too; --owner LOGIN
+    "PENDING (PR #N)" and the values of mlcubes/ID.yaml at the PR's head. --mine lists
+    the mlcubes of the owner of this repository's mlcube (.medperf.yml's id) on a local
+    registry, and else asks GitHub who the token's user is (GET /user); --owner LOGIN
     names the user instead, and needs no token.
     """
-    who = _who(mine, owner, "--owner", token)
-    view = open_view(registry_location(registry), token)
+    view = _open(registry, token)
+    who = _who(mine, owner, "--owner", token, view)
     rows = list_mlcubes(view, owner=who)
     for row in rows:
         if row.problem and row.pending:
@@ -103,14 +124,15 @@ def association() -> None:
 
 @association.command("ls")
 @click.option("--benchmark", metavar="ID", help="Only this benchmark's associations.")
-@click.option("--mlcube", metavar="ID", help="Only this MLCube's associations.")
+@options.mlcube_id("Only this MLCube's associations.")
+@options.renamed("--mlcube", "--mlcube-id", "mlcube_id")
 @click.option("--status", type=options.STATUS_CHOICE, help="Only associations in this state.")
 @click.option("--mine", is_flag=True, help="Only requests the token's user initiated.")
 @click.option("--initiated-by", metavar="LOGIN", help="Only requests this GitHub user initiated.")
 @options.listing
 def association_ls(
     benchmark: str | None,
-    mlcube: str | None,
+    mlcube_id: str | None,
     status: str | None,
     mine: bool,
     initiated_by: str | None,
@@ -123,15 +145,15 @@ def association_ls(
     The equivalent of `medperf association ls`. APPROVED comes from the files on the
     registry's default branch, PENDING from open PRs with the pending label, REJECTED
     from closed, unmerged PRs with the rejected label; the latest of them by time wins
-    (a local registry has no PRs: its files say it all). --mine asks GitHub who the
-    token's user is (GET /user); --initiated-by LOGIN names the user instead.
+    (a local registry has no PRs: its files say it all). --mine means you, as for
+    `mlcube ls --mine`; --initiated-by LOGIN names the user instead.
     """
-    who = _who(mine, initiated_by, "--initiated-by", token)
-    view = open_view(registry_location(registry), token)
+    view = _open(registry, token)
+    who = _who(mine, initiated_by, "--initiated-by", token, view)
     rows = list_associations(
         view,
         benchmark=benchmark,
-        mlcube=mlcube,
+        mlcube=mlcube_id,
         status=status.upper() if status else None,
         initiated_by=who,
     )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar, cast
 
 import click
 
 from medperf_action.adapters import ci
 from medperf_action.adapters.files.download import Progress
 from medperf_action.cli.output import err
+from medperf_action.errors import UsageError
 from medperf_action.settings import DEFAULT_MEMORY
 from medperf_action.text import Log
 
@@ -22,14 +24,88 @@ STATUS_CHOICE = click.Choice(["PENDING", "APPROVED", "REJECTED"], case_sensitive
 
 def role(func: F) -> F:
     return click.option(
-        "--role", type=ROLE_CHOICE, help="The cube's MedPerf role (default: inferred)."
+        "--role",
+        type=ROLE_CHOICE,
+        help="The cube's MedPerf role (default: .medperf.yml's role for the repository's "
+        "MLCube, else inferred from the tasks).",
     )(func)
 
 
 def config(func: F) -> F:
-    return click.option("--config", type=click.Path(path_type=Path), help="Default: .medperf.yml.")(
-        func
-    )
+    return click.option(
+        "--config",
+        type=click.Path(path_type=Path),
+        help="The model repository's settings (default: the .medperf.yml of the repository "
+        "the current folder is in).",
+    )(func)
+
+
+def renamed(old: str, new: str, param: str) -> Callable[[F], F]:
+    """`old`, the former name of the option `new` (whose parameter is `param`), kept
+    hidden for one release: it still works, with a note saying the new name."""
+    hidden = "renamed_" + old.lstrip("-").replace("-", "_")
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(hidden)
+            if value is not None:
+                if kwargs.get(param) not in (None, value):
+                    raise UsageError(f"{old} is the old name of {new}: give one of the two")
+                err(f"note: {old} is now {new}; the old name goes in the next release")
+                kwargs[param] = value
+            return func(*args, **kwargs)
+
+        return cast(F, click.option(old, hidden, hidden=True)(wrapper))
+
+    return decorate
+
+
+REGISTRY_HELP = (
+    "The registry: a local checkout, or a repository read through the GitHub API "
+    "(default: $MEDPERF_REGISTRY, else the registry in .medperf.yml{})."
+)
+
+
+def registry(func: F) -> F:
+    """--registry, the same in every command that reads a registry."""
+    return click.option(
+        "--registry", metavar="PATH|OWNER/REPO[@REF]", help=REGISTRY_HELP.format("")
+    )(func)
+
+
+def registry_or_this(func: F) -> F:
+    """--registry for the listings, which a registry's own workflow runs too."""
+    return click.option(
+        "--registry",
+        metavar="PATH|OWNER/REPO[@REF]",
+        help=REGISTRY_HELP.format(", else this repository under GitHub Actions"),
+    )(func)
+
+
+def mlcube_id(help: str) -> Callable[[F], F]:
+    """--mlcube-id ID: an MLCube's id in the registry, one name in every command."""
+
+    def decorate(func: F) -> F:
+        return click.option("--mlcube-id", "mlcube_id", metavar="ID", help=help)(func)
+
+    return decorate
+
+
+def benchmark(help: str) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        return click.option("--benchmark", "benchmark_id", metavar="ID", help=help)(func)
+
+    return decorate
+
+
+def read_token(func: F) -> F:
+    """--token for the commands that read GitHub."""
+    return click.option(
+        "--token",
+        help="GitHub token (default: $GITHUB_TOKEN). Without one, a public registry is "
+        "read anonymously. Never printed.",
+    )(func)
 
 
 def registry_request(func: F) -> F:
@@ -39,9 +115,7 @@ def registry_request(func: F) -> F:
         help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, "
         "then $GITHUB_TOKEN). Never printed.",
     )(func)
-    return click.option(
-        "--registry", help="The registry, OWNER/REPO[@REF] (default: from .medperf.yml)."
-    )(func)
+    return registry(func)
 
 
 def container_run(func: F) -> F:
@@ -101,14 +175,4 @@ def listing(func: F) -> F:
         show_default=True,
         help="A table, or JSON.",
     )(func)
-    func = click.option(
-        "--token",
-        help="GitHub token (default: $GITHUB_TOKEN). Without one, a public registry is "
-        "read anonymously. Never printed.",
-    )(func)
-    return click.option(
-        "--registry",
-        metavar="PATH|OWNER/REPO[@REF]",
-        help="The registry: a local checkout, or a repository read through the GitHub API "
-        "(default: $MEDPERF_REGISTRY, or $GITHUB_REPOSITORY under GitHub Actions).",
-    )(func)
+    return registry_or_this(read_token(func))

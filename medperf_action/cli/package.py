@@ -17,10 +17,12 @@ from medperf_action.usecases.packaging import (
     files_table,
     package_cube,
 )
+from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.validating import cube_role
 
 
 @click.command("package")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--output",
     type=click.Path(path_type=Path, file_okay=False),
@@ -43,7 +45,7 @@ from medperf_action.usecases.packaging import (
 )
 @options.role
 def package_command(
-    path: Path,
+    path: Path | None,
     output: Path | None,
     image_archive: bool,
     build_image: bool,
@@ -57,9 +59,16 @@ def package_command(
     optionally image.tar.gz, manifest.json and checksums.sha256 (`sha256sum -c` format).
     The folder is written atomically: a failure leaves the previous one as it was.
 
+    PATH defaults to the MLCube of the repository's .medperf.yml, and the role to its role
+    (as `validate` checks it).
+
     Exit codes: 0 written, 1 invalid MLCube or packaging failed, 2 usage error.
     """
-    report = validate_path(cube_manifest(path), role=role)
+    if path is None:
+        path = repo_defaults().mlcube_dir
+        if path is None:
+            raise UsageError("give PATH, the MLCube folder (or run in a model repository)")
+    report = validate_path(cube_manifest(path), role=cube_role(path, role))
     shown = render_findings(report.findings, findings_format(None))
     if shown:
         err(shown)

@@ -11,6 +11,7 @@ from medperf_action.cli.output import err, out
 from medperf_action.errors import UsageError
 from medperf_action.settings import this_repository
 from medperf_action.usecases.publishing import outputs_json, publish, push_image, write_record
+from medperf_action.usecases.repo_config import repo_defaults
 
 
 @click.command("publish")
@@ -19,9 +20,8 @@ from medperf_action.usecases.publishing import outputs_json, publish, push_image
 @click.option(
     "--assets",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("mlcube/assets"),
-    show_default=True,
-    help="The folder `medperf-action package` wrote.",
+    help="The folder `medperf-action package` wrote (default: assets/ in the MLCube folder "
+    ".medperf.yml names, else mlcube/assets).",
 )
 @click.option("--clobber", is_flag=True, help="Replace published assets that differ.")
 @click.option(
@@ -34,7 +34,7 @@ from medperf_action.usecases.publishing import outputs_json, publish, push_image
 def publish_command(
     tag: str,
     repo: str | None,
-    assets: Path,
+    assets: Path | None,
     clobber: bool,
     push_ref: str | None,
     token: str | None,
@@ -46,6 +46,7 @@ def publish_command(
     with --clobber, and without it nothing changes. Re-running after a failure finishes
     the job without duplicates.
     """
+    assets = assets or (repo_defaults().mlcube_dir or Path("mlcube")) / "assets"
     repo = this_repository(repo)
     if not repo or "/" not in repo:
         raise UsageError("--repo OWNER/REPO is needed (or $GITHUB_REPOSITORY)")

@@ -20,20 +20,25 @@ from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import text_report
 from medperf_action.usecases.registries import open_registry
-from medperf_action.usecases.repo_config import load_repo_config
+from medperf_action.usecases.repo_config import repo_defaults
 from medperf_action.usecases.requests import Submission, associate, submit
 
 
 @click.command("submit")
 @options.registry_request
-@click.option("--mlcube-id", help="The id to register (default: `id` in .medperf.yml).")
+@options.mlcube_id("The id to register (default: `id` in .medperf.yml).")
 @click.option("--name", help="A human-readable name (default: `name` in .medperf.yml).")
-@click.option("--role", type=options.ROLE_CHOICE, help="Default: the role package recorded.")
+@click.option(
+    "--role",
+    type=options.ROLE_CHOICE,
+    help="Default: .medperf.yml's role, else the role package recorded.",
+)
 @click.option("--description", help="A short description for the registry.")
 @click.option(
     "--assets",
     type=click.Path(path_type=Path, file_okay=False),
-    help="The assets folder publish wrote release.json into (default: <mlcube>/assets).",
+    help="The assets folder publish wrote release.json into (default: assets/ in the MLCube "
+    "folder .medperf.yml names).",
 )
 @options.config
 def submit_command(
@@ -51,12 +56,12 @@ def submit_command(
     The equivalent of `medperf mlcube submit`. The PR comes from your fork of the
     registry, on the branch medperf/submit/<id>; running it again updates the same PR.
     """
-    cfg = load_repo_config(config)
-    registry = registry or cfg.get("registry")
-    mlcube_id = mlcube_id or cfg.get("id")
-    if not registry or not mlcube_id:
-        raise UsageError("--registry and --mlcube-id are needed (or a .medperf.yml with them)")
-    assets = assets or Path(cfg.get("mlcube", "mlcube")) / "assets"
+    repo = repo_defaults(config)
+    registry = repo.need_registry(registry)
+    mlcube_id = mlcube_id or repo.mlcube_id
+    if not mlcube_id:
+        raise UsageError("--mlcube-id is needed (or a .medperf.yml with an id)")
+    assets = assets or (repo.mlcube_dir or Path("mlcube")) / "assets"
     manifest = assets / "manifest.json"
     recorded = (
         read_json_object(manifest, "run `medperf-action package` again")
@@ -65,8 +70,8 @@ def submit_command(
     )
     sub = Submission(
         mlcube_id=mlcube_id,
-        name=name or cfg.get("name") or recorded.get("name") or mlcube_id,
-        role=role or cfg.get("role") or recorded.get("role") or "model",
+        name=name or repo.name or recorded.get("name") or mlcube_id,
+        role=role or repo.role or recorded.get("role") or "model",
         description=description,
     )
     token = registry_token(token)
@@ -79,8 +84,9 @@ def submit_command(
 
 @click.command("associate")
 @options.registry_request
-@click.option("--benchmark", "benchmark_id", help="Default: the first in .medperf.yml.")
-@click.option("--mlcube", "mlcube_id", help="Your mlcube's id (default: from .medperf.yml).")
+@options.benchmark("The benchmark (default: the one .medperf.yml names).")
+@options.mlcube_id("Your mlcube's id (default: `id` in .medperf.yml).")
+@options.renamed("--mlcube", "--mlcube-id", "mlcube_id")
 @click.option(
     "--model",
     type=click.Path(path_type=Path, exists=True),
@@ -115,12 +121,12 @@ def associate_command(
     associations. Refused while a request for the pair is pending or approved; allowed again
     after a rejection (or a withdrawn request).
     """
-    cfg = load_repo_config(config)
-    registry = registry or cfg.get("registry")
-    benchmark_id = benchmark_id or next(iter(cfg.get("benchmarks") or []), None)
-    mlcube_id = mlcube_id or cfg.get("id")
-    if not registry or not benchmark_id or not mlcube_id:
-        raise UsageError("--registry, --benchmark and --mlcube are needed (or .medperf.yml)")
+    repo = repo_defaults(config)
+    registry = repo.need_registry(registry)
+    benchmark_id = repo.benchmark(benchmark_id)
+    mlcube_id = mlcube_id or repo.mlcube_id
+    if not benchmark_id or not mlcube_id:
+        raise UsageError("--benchmark and --mlcube-id are needed (or a .medperf.yml with them)")
     token = registry_token(token)
     reg = open_registry(registry, token)
     if when_submitted and not reg.has_mlcube(mlcube_id):

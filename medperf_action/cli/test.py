@@ -9,6 +9,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import out
+from medperf_action.errors import UsageError
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import (
@@ -16,6 +17,7 @@ from medperf_action.usecases.compat_test.report import (
     markdown_report,
     text_report,
 )
+from medperf_action.usecases.repo_config import repo_defaults
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
 
@@ -25,18 +27,18 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
     "--model",
     "model",
     type=EXISTING_DIR,
-    help="The candidate model's MLCube directory (or give --model-id of a submitted one).",
+    help="The candidate model's MLCube directory (default: the MLCube of .medperf.yml, "
+    "unless --mlcube-id names a submitted one).",
 )
-@click.option("--benchmark", help="Benchmark id in the registry.")
-@click.option(
-    "--registry",
-    help="The registry: a local checkout (PATH) or OWNER/REPO[@REF] read through the GitHub API.",
+@options.benchmark("Benchmark id in the registry (default: the one .medperf.yml names).")
+@options.registry
+@options.read_token
+@options.mlcube_id(
+    "The candidate's id in the registry (default: .medperf.yml's id): names it in the "
+    "summary, and without --model the submitted mlcube is fetched from the registry."
 )
-@click.option(
-    "--model-id",
-    help="The candidate's id in the registry: names it in the summary, and without --model "
-    "the submitted mlcube is fetched from the registry.",
-)
+@options.renamed("--model-id", "--mlcube-id", "mlcube_id")
+@options.config
 @click.option(
     "--data-preparator",
     type=EXISTING_DIR,
@@ -73,9 +75,11 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 )
 def test_command(
     model: Path | None,
-    benchmark: str | None,
+    benchmark_id: str | None,
     registry: str | None,
-    model_id: str | None,
+    token: str | None,
+    mlcube_id: str | None,
+    config: Path | None,
     data_preparator: Path | None,
     evaluator: Path | None,
     reference_model: Path | None,
@@ -97,11 +101,15 @@ def test_command(
     evaluator scores both. Exit codes: 0 the workflow ran, 1 invalid input, 3 a cube
     failed, 4 Docker or the network failed, 2 usage.
     """
+    repo = repo_defaults(config)
+    if model is None and mlcube_id is None and repo.mlcube_dir is not None:
+        model = _repository_mlcube(repo.mlcube_dir)
     opts = Options(
         model=model,
-        model_id=model_id,
-        registry=registry,
-        benchmark=benchmark,
+        model_id=mlcube_id or repo.mlcube_id,
+        registry=repo.registry(registry),
+        registry_token=token,
+        benchmark=repo.benchmark(benchmark_id),
         data_preparator=data_preparator,
         evaluator=evaluator,
         reference_model=reference_model,
@@ -113,6 +121,10 @@ def test_command(
         output=output,
         **options.container_settings(timeout_s, memory, gpus, quiet),
     )
+    _run_and_report(opts)
+
+
+def _run_and_report(opts: Options) -> None:
     try:
         with ci.group("medperf-action test"):
             outcome = run_workflow(opts)
@@ -126,3 +138,9 @@ def test_command(
     ci.set_output("passed", "true")
     ci.set_json_output("summary-json", summary)
     ci.set_json_output("metrics-json", summary["metrics"])
+
+
+def _repository_mlcube(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder (the MLCube .medperf.yml names); pass --model")
+    return folder

@@ -11,11 +11,11 @@ from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import findings_format, out, render_findings
 from medperf_action.domain.schemas import SCHEMA_FILES
-from medperf_action.domain.validation import validate_path
+from medperf_action.usecases.validating import validate_target
 
 
 @click.command("validate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @options.role
 @click.option(
     "--kind",
@@ -34,31 +34,38 @@ from medperf_action.domain.validation import validate_path
     help="Skip the existence checks of the build context and additional files "
     "(for a checkout that does not hold them).",
 )
+@options.config
 def validate(
-    path: Path,
+    path: Path | None,
     role: str | None,
     kind: str | None,
     fmt: str | None,
     manifest_only: bool,
+    config: Path | None,
 ) -> None:
     """Check an MLCube directory, a manifest, or a registry/config file.
 
     PATH is an MLCube directory (holding mlcube.yaml, or its parent holding mlcube/),
-    a container_config.yaml, a registry checkout, or any registry or config file.
+    a container_config.yaml, a registry checkout, or any registry or config file. A
+    model repository's root (the folder holding .medperf.yml; the default inside one)
+    means its .medperf.yml and its MLCube. The repository's MLCube is checked with the
+    role .medperf.yml gives it; elsewhere the role is inferred from the tasks.
 
     Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error.
     """
     fmt = findings_format(fmt)
-    report = validate_path(path, kind=kind, role=role, manifest_only=manifest_only)
+    checked = validate_target(
+        path, kind=kind, role=role, manifest_only=manifest_only, config=config
+    )
+    report = checked.report
     shown = render_findings(report.findings, fmt)
     if shown:
         out(shown)
     valid = not report.errors
     if fmt != "json":
         verdict = "valid" if valid else "INVALID"
-        target = report.files[0] if report.files else str(path)
         click.echo(
-            f"{target}: {verdict} ({len(report.errors)} error(s), "
+            f"{checked.target}: {verdict} ({len(report.errors)} error(s), "
             f"{len(report.warnings)} warning(s))",
             err=fmt == "github",
         )

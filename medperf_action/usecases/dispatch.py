@@ -103,7 +103,7 @@ def _load_event(path: str | None) -> dict[str, Any]:
 def _model_tests(cfg: dict[str, Any], output_root: Path) -> list[Step]:
     mlcube = str(cfg.get("mlcube", "mlcube"))
     registry = cfg.get("registry")
-    steps = [Step("validate the MLCube", ["validate", mlcube])]
+    steps = [Step("validate .medperf.yml and the MLCube", ["validate", "."])]
     for benchmark in cfg.get("benchmarks") or []:
         argv = [
             "test",
@@ -118,7 +118,7 @@ def _model_tests(cfg: dict[str, Any], output_root: Path) -> list[Step]:
             "--quiet",
         ]
         if cfg.get("id"):
-            argv += ["--model-id", str(cfg["id"])]
+            argv += ["--mlcube-id", str(cfg["id"])]
         steps.append(Step(f"test against {benchmark}", argv))
     return steps
 
@@ -296,12 +296,14 @@ def action_argv(inputs: dict[str, str], config: dict[str, Any] | None = None) ->
         "--jobs": given("jobs"),
     }
     argv = [command]
-    if command in ("validate", "package"):
+    if command == "validate":
+        argv.append(given("mlcube") or ".")  # a repository's root: .medperf.yml too
+    elif command == "package":
         argv.append(mlcube)
     elif command == "test":
         argv += ["--model", mlcube]
-        if config.get("id") and "--model-id" not in extra:
-            argv += ["--model-id", str(config["id"])]
+        if config.get("id") and not {"--mlcube-id", "--model-id"} & set(extra):
+            argv += ["--mlcube-id", str(config["id"])]
     elif command == "publish":
         argv += ["--assets", f"{mlcube}/assets"]
     for name in ACTION_COMMANDS[command]:

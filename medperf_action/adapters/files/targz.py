@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import io
 import os
-import posixpath
 import queue
 import stat
 import struct
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from medperf_action import shipping
 from medperf_action.errors import PackageError
 
 CHUNK_SIZE = 1 << 20
@@ -271,8 +271,8 @@ def _sort_key(entry: os.DirEntry[str]) -> bytes:
 def walk_additional_files(root: Path) -> Iterator[Entry]:
     """The tarball's members in order: sorted by name, a directory before its contents.
 
-    Raises :class:`PackageError` for a symlink that is absolute, escapes ``root`` or
-    dangles, and for special files.
+    Raises :class:`PackageError` for what `shipping` refuses: a symlink that is absolute,
+    escapes ``root`` or dangles, and special files.
     """
     real_root = os.path.realpath(root)
 
@@ -282,56 +282,28 @@ def walk_additional_files(root: Path) -> Iterator[Entry]:
         for item in items:
             rel = prefix + item.name
             st = item.stat(follow_symlinks=False)
+            problem = shipping.kind_problem(st.st_mode)
+            if problem is not None:
+                raise PackageError(f"{item.path}: {problem}")
             if stat.S_ISLNK(st.st_mode):
                 yield Entry(rel, "link", Path(item.path), mode=LINK_MODE, target=_link(item, rel))
             elif stat.S_ISDIR(st.st_mode):
                 yield Entry(rel, "dir", Path(item.path), mode=DIR_MODE)
                 yield from walk(item.path, rel + "/")
-            elif stat.S_ISREG(st.st_mode):
+            else:
                 mode = EXEC_MODE if st.st_mode & 0o111 else FILE_MODE
                 yield Entry(rel, "file", Path(item.path), size=st.st_size, mode=mode)
-            else:
-                raise PackageError(
-                    f"{item.path}: not a regular file, directory or symlink "
-                    f"({_kind_name(st.st_mode)}); additional files cannot hold it"
-                )
 
     def _link(item: os.DirEntry[str], rel: str) -> str:
         target = os.readlink(item.path)
-        where = f"symlink {item.path} -> {target}"
-        if os.path.isabs(target) or target.startswith("\\"):
-            raise PackageError(
-                f"{where}: an absolute target; it would point elsewhere once extracted "
-                "(make it relative to its folder, inside additional_files)"
-            )
-        lexical = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
-        real = os.path.realpath(item.path)
-        if (
-            lexical == ".."
-            or lexical.startswith("../")
-            or os.path.commonpath([real_root, real]) != real_root
-        ):
-            raise PackageError(
-                f"{where}: points outside additional_files; MedPerf would refuse it "
-                "(copy the file in instead)"
-            )
-        if not os.path.exists(item.path):
-            raise PackageError(f"{where}: points to nothing")
+        problem = shipping.link_problem(real_root, item.path, rel, target)
+        if problem is not None:
+            raise PackageError(f"symlink {item.path} -> {target}: {problem}")
         return target
 
     if not os.path.isdir(root):
         raise PackageError(f"{root} is not a directory")
     yield from walk(str(root), "")
-
-
-def _kind_name(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "an unknown kind of file"
 
 
 def _open_regular(path: Path) -> io.FileIO:

@@ -14,7 +14,9 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from medperf_action import shipping
 from medperf_action.domain.cube import ROLE_TASKS, WORKFLOW_INPUTS, Cube, Param, cube_from_data
+from medperf_action.domain.findings import Finding
 from medperf_action.domain.validation.registry_files import validate_file
 from medperf_action.domain.validation.report import Checker, Report, display, in_file_order
 from medperf_action.domain.yamldoc import KeyPath
@@ -77,17 +79,29 @@ def check_cube(
             key=True,
         )
     if role is None:
+        hints = [h for h in map(_did_you_mean, cube.tasks) if h]
         check.add(
             "notice",
             "role",
             ("tasks",),
             "no MedPerf role recognised from the tasks "
-            f"({', '.join(cube.tasks) or 'none'}); role rules were not applied",
+            f"({', '.join(cube.tasks) or 'none'}); role rules were not applied"
+            + "".join(f"; {h}" for h in hints),
             expected="tasks prepare/sanity_check/statistics, infer, or evaluate (or --role)",
         )
     else:
         _check_role(check, cube, role)
     _check_workspace_inputs(check, cube, role, manifest_only)
+    if not manifest_only:
+        _check_additional_files(report, cube)
+
+
+def _check_additional_files(report: Report, cube: Cube) -> None:
+    """What `package` would refuse in additional_files/, reported first (`shipping`)."""
+    for path, why in shipping.problems(cube.additional_files):
+        report.findings.append(
+            Finding("error", "additional-files", display(Path(path)), None, None, "", why)
+        )
 
 
 def _check_mlcube_image(
@@ -237,13 +251,35 @@ def _check_role(check: Checker, cube: Cube, role: str) -> None:
     for task_name in cube.tasks:
         if task_name in wanted:
             continue
+        hint = _did_you_mean(task_name, wanted)
         check.error(
             "unknown-task",
             ("tasks", task_name),
-            f"task {task_name!r} is not a task of a {role}",
+            f"task {task_name!r} is not a task of a {role}" + (f"; {hint}" if hint else ""),
             key=True,
             expected=", ".join(wanted),
         )
+
+
+ALL_TASKS = tuple(dict.fromkeys(t for tasks in ROLE_TASKS.values() for t in tasks))
+
+
+def _did_you_mean(name: str, known: Any = ALL_TASKS) -> str | None:
+    """ "did you mean 'infer'?" for a task name one edit away from a known one."""
+    close = [k for k in known if k != name and _one_edit(name, k)]
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns a into b."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+        return len(diff) == 1 or (swapped and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 def _single_directory_output(params: dict[str, Param]) -> str | None:
