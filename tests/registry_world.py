@@ -188,7 +188,7 @@ def build_world(
 
     def release(repo: str, tag: str, folder: Path, by: str, image: str | None = None) -> list:
         # As `publish --push-image` leaves it: release.json records the pushed digest.
-        url, published = publish(repo, tag, folder, token=tokens[by], log=lambda _l: None)
+        url, published = publish(repo, tag, folder, token=tokens[by])
         write_record(folder, outputs_json(url, published, image, repository=repo, tag=tag))
         return published
 

@@ -134,9 +134,7 @@ def publish_cube(w: World, cube_id: str, image_name: str, archive: Path) -> None
     shutil.copy(archive, assets / "image.tar.gz")
     with open(assets / "checksums.sha256", "a") as sums:
         sums.write(f"{sha256_file(assets / 'image.tar.gz')}  image.tar.gz\n")
-    _, published = publish(
-        f"{w.owner}/wdbc-centroid", cube_id, assets, token=w.tokens[w.owner], log=lambda _l: None
-    )
+    _, published = publish(f"{w.owner}/wdbc-centroid", cube_id, assets, token=w.tokens[w.owner])
     by_name = {p.name: {"url": p.url, "sha256": p.sha256} for p in published}
     entry = {
         "id": cube_id,

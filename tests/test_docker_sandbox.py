@@ -359,9 +359,12 @@ def test_ensure_image_builds_once(client, tmp_path: Path) -> None:
         (ctx / "hello.txt").write_text("two\n")
         assert ensure_image(tag, ctx, None, no_build=True).id == id1
         third: list[str] = []
-        id3 = ensure_image(tag, ctx, None, log=third.append).id
+        build_output: list[str] = []  # the build's own lines: what --quiet hides
+        id3 = ensure_image(tag, ctx, None, log=third.append, echo=build_output.append).id
         assert id3 != id1
         assert any(line.startswith("building image") for line in third)
+        assert any("COPY hello.txt" in line for line in build_output)
+        assert not any("COPY hello.txt" in line for line in third)
         seen: list[str] = []
         run_container(id3, ["cat", "/hello.txt"], [], cube="built", task="check", echo=seen.append)
         assert seen == ["two"]

@@ -387,6 +387,7 @@ def test_association_ls_local(local_registry: Path):
                 "date": stamp(3),
                 "pull_request": None,
                 "verified": None,
+                "awaiting_verification": False,
             }
         ],
     }
@@ -542,7 +543,9 @@ class Scenario:
             author="carol",
         )
         # not requests, or not (or no longer) in a state
+        # open, but not labelled by this registry yet: awaiting its verification
         n["x1"] = self.request("dave", "breast-cancer", "dave-x")
+        self.created(n["x1"], 11)
         self.label(n["x1"], "medperf/pending")  # not this registry's pending label
         n["x2"] = self.request("dave", "breast-cancer", "dave-y")  # withdrawn, no label
         self.close(n["x2"], 9)
@@ -625,6 +628,16 @@ def test_association_ls_github(world: Scenario):
             f"{url}/{n['d2']}",
             "-",
         ],
+        [
+            "breast-cancer",
+            "dave-x",
+            "PENDING (awaiting verification)",
+            "dave",
+            stamp(11),
+            f"#{n['x1']}",
+            f"{url}/{n['x1']}",
+            "-",
+        ],
         ["other-bench", "alice-a", "APPROVED", "alice", stamp(12), "-", "-", SHOWN],
     ]
     # one PR listing, one read per file, nothing per PR
@@ -650,6 +663,7 @@ def test_association_ls_github(world: Scenario):
                 "date": stamp(4),
                 "pull_request": {"number": n["d2"], "url": f"{url}/{n['d2']}"},
                 "verified": None,
+                "awaiting_verification": False,
             }
         ],
     }
@@ -696,6 +710,7 @@ def test_association_ls_github_filters_and_mine(world: Scenario):
     assert pairs("--status", "pending") == [
         ("breast-cancer", "bob-b", "PENDING"),
         ("breast-cancer", "bob-d", "PENDING"),
+        ("breast-cancer", "dave-x", "PENDING"),  # awaiting the registry's verification
     ]
     # only the files a PR competes with are read: alice-e (it has an old rejection);
     # breast-cancer/alice-a and other-bench/alice-a cannot be PENDING and are not read;

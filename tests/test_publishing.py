@@ -100,6 +100,9 @@ def test_publish_twice_leaves_one_release_with_one_copy_each(
     assert sorted(names) == sorted(expected)
     assert all(len(copies) == 1 for copies in names.values())
     assert "release: http://127.0.0.1" in stdout
+    for name in expected:  # each asset is listed once, as a result line
+        listed = [line for line in (stdout + stderr).splitlines() if name in line]
+        assert len(listed) == 1, (stdout, stderr)
     record = json.loads((assets / "release.json").read_text())
     assert {n: a["sha256"] for n, a in record["assets"].items()} == expected
     assert "release-url=" in out.read_text()

@@ -211,3 +211,27 @@ def test_validate_reports_what_package_refuses(repo: Path) -> None:
     assert "a symlink to /etc/passwd: an absolute target" in finding["message"]
     code, _, err = cli("package")
     assert code == 1 and "an absolute target" in err
+
+
+# ---------------------------------------------------------------------------------------
+# Small things a first-time user meets
+
+
+def test_no_command_prints_the_help_as_a_result(repo: Path) -> None:
+    code, out, err = cli()
+    assert (code, err) == (0, "")
+    assert out.startswith("Usage: ") and "Commands:" in out
+
+
+def test_paths_outside_the_folder_are_shown_whole_and_values_without_quotes(
+    repo: Path,
+) -> None:
+    code, _, err = cli("validate", "/nonexistent/mlcube")
+    assert code == 2 and "no such file or directory: /nonexistent/mlcube" in err
+    config = repo / ".medperf.yml"
+    config.write_text(config.read_text().replace("mlcube: mlcube", "mlcube: mlcub"))
+    code, out, _ = cli("validate", "--format", "json")
+    assert code == 1
+    (finding,) = json.loads(out)
+    assert finding["value"] == "mlcub"  # the value itself, not '"mlcub"'
+    assert finding["file"] == ".medperf.yml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import yaml
@@ -60,7 +61,7 @@ def associate(world, *extra: str, login: str = "alice") -> tuple[int, str, str]:
         REGISTRY,
         "--benchmark",
         "breast-cancer",
-        "--mlcube",
+        "--mlcube-id",
         MODEL_ID,
         "--yes",
         "--quiet",
@@ -168,12 +169,20 @@ def squat(gh, world, login: str = "mallory") -> int:
     return pull.number
 
 
-def test_associate_request_refusals_and_request_after_rejection(github_server, world) -> None:
+def test_associate_request_refusals_and_request_after_rejection(
+    github_server, world, caplog: pytest.LogCaptureFixture
+) -> None:
     gh = github_server
     code, _, err = associate(world)
-    assert code == 2 and "submit it, or pass --model" in err
+    assert code == 2 and "not in the registry yet: submit it first" in err
     submit(world)
+    # submitted, not merged: the message names the PR the owner waits for
+    (submission,) = pulls(gh, submission_marker(MODEL_ID))
+    code, _, err = associate(world)
+    assert code == 2
+    assert f"waiting for the committee to merge #{submission.number}" in err
     merge_submission(gh, world)
+    caplog.set_level(logging.DEBUG)  # whatever a library logs, as a user's logging would
     # A PR by somebody else carrying the pair's marker (labelled pending, as the registry's
     # workflow labels every association request) does not block the owner.
     squatter = squat(gh, world)
@@ -186,9 +195,18 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
     assert "association requested:" in out and "auc" in out
     marker = association_marker("breast-cancer", MODEL_ID)
     (pr,) = [p for p in pulls(gh, marker) if p.number != squatter]
-    # alice may not label in the registry (no triage access); its workflow labels it.
+    # alice may not label in the registry (no triage access); its workflow labels it,
+    # and she reads that in plain words, not as a library's HTTP log line.
     assert pr.labels == []
     assert "the registry's workflow labels the request" in err
+    assert not [r for r in caplog.records if "failed with 403" in r.getMessage()]
+    assert "403" not in err and "Forbidden" not in err
+    # Running it again asks nothing new: the same request, unchanged.
+    code, out, err = associate(world)
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("unchanged: http") and last.endswith(f"/pull/{pr.number}")
+    assert len([p for p in pulls(gh, marker) if p.number != squatter]) == 1
     record = yaml.safe_load(
         gh.files("alice/registry", ref="medperf/associate/breast-cancer/breast-cancer-centroid")[
             "associations/breast-cancer/breast-cancer-centroid.yaml"
@@ -200,12 +218,12 @@ def test_associate_request_refusals_and_request_after_rejection(github_server, w
     assert list(validator("association").iter_errors(record)) == []
     assert "| auc |" in pr.body
 
-    # Once the registry labelled it pending, a second request is refused.
+    # Once the registry labelled it pending, a re-run still opens nothing new.
     gh.github(world.tokens["carol"]).get_repo(REGISTRY).get_issue(pr.number).add_to_labels(
         "medperf/pending"
     )
-    code, _, err = associate(world)
-    assert code == 5 and "pending" in err and f"PR #{pr.number}" in err
+    code, out, err = associate(world)
+    assert code == 0 and out.strip().endswith(f"/pull/{pr.number}") and "unchanged" in out
     # Nobody but the mlcube's owner requests its associations.
     code, _, err = associate(world, login="mallory")
     assert code == 5 and "only its owner" in err

@@ -92,12 +92,20 @@ class CommandLine(MainGroup):
             )
 
 
-@click.group(cls=CommandLine, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CommandLine,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 @click.version_option(__version__, prog_name="medperf-action")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """GitOps for federated medical-AI benchmarks (MedPerf MLCubes).
 
     Validate an MLCube, run a benchmark's compatibility test in sandboxed Docker
     containers, publish the assets, and request association through pull requests
     to a registry repository.
     """
+    if ctx.invoked_subcommand is None:  # no command: the help, as a result, on stdout
+        click.echo(ctx.get_help())

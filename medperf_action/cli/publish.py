@@ -51,7 +51,7 @@ def publish_command(
     if not repo or "/" not in repo:
         raise UsageError("--repo OWNER/REPO is needed (or $GITHUB_REPOSITORY)")
     image_digest = push_image(assets, push_ref, log=err) if push_ref else None
-    release_url, published = publish(repo, tag, assets, clobber=clobber, token=token, log=err)
+    release_url, published = publish(repo, tag, assets, clobber=clobber, token=token)
     out(f"release: {release_url}")
     for item in published:
         out(f"{item.action:9}  {item.name}  {item.sha256}  {item.url}")

@@ -21,7 +21,7 @@ from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import text_report
 from medperf_action.usecases.registries import open_registry
 from medperf_action.usecases.repo_config import repo_defaults
-from medperf_action.usecases.requests import Submission, associate, submit
+from medperf_action.usecases.requests import Submission, associate, not_submitted, submit
 
 
 @click.command("submit")
@@ -92,7 +92,12 @@ def submit_command(
     type=click.Path(path_type=Path, exists=True),
     help="Test this MLCube directory instead of the submitted one.",
 )
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Do not ask for confirmation. Without a terminal (as in CI) nothing is asked: "
+    "the request is made once the test passes.",
+)
 @click.option(
     "--when-submitted",
     is_flag=True,
@@ -130,7 +135,7 @@ def associate_command(
     token = registry_token(token)
     reg = open_registry(registry, token)
     if when_submitted and not reg.has_mlcube(mlcube_id):
-        _waiting_for_submission(mlcube_id)
+        _waiting_for_submission(not_submitted(reg, mlcube_id))
         return
     opts = Options(
         model=model,
@@ -143,7 +148,7 @@ def associate_command(
 
     def run_test() -> dict[str, Any]:
         if model is None and not reg.has_mlcube(mlcube_id):
-            raise UsageError(f"{mlcube_id} is not in the registry yet: submit it, or pass --model")
+            raise UsageError(not_submitted(reg, mlcube_id))
         return run_workflow(opts).summary
 
     proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, _confirmer(yes))
@@ -165,17 +170,20 @@ def _confirmer(yes: bool) -> Callable[[dict[str, Any]], bool]:
     return confirm
 
 
-def _waiting_for_submission(mlcube_id: str) -> None:
-    ci.annotate(
-        "notice",
-        f"{mlcube_id} is not on the registry's default branch yet: request the association "
-        "once the committee has merged the submission (run `associate` again then)",
-    )
+def _waiting_for_submission(why: str) -> None:
+    ci.annotate("notice", f"{why} (run `associate` again then)")
     ci.set_output("association-status", "WAITING-FOR-SUBMISSION")
 
 
 def _requested(proposed: Proposed, record: dict[str, Any]) -> None:
-    out(f"association requested: {proposed.url}")
+    if proposed.created or proposed.file_written:
+        out(f"association requested: {proposed.url}")
+    else:
+        out(f"unchanged: {proposed.url}")
+        err(
+            "note: your request for this pair is open already; the committee decides on it "
+            "(to send new results instead, close it and run associate again)"
+        )
     if not proposed.labelled:
         err(
             "note: your token may not label pull requests in the registry; the registry's "

@@ -4,6 +4,7 @@ They are printed by the CLI (`cli/findings.py`: text, JSON or annotations)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -44,4 +45,18 @@ class Finding:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The finding as JSON: `value` is the offending value itself (a string without
+        the quotes the text form puts around it)."""
+        data = asdict(self)
+        data["value"] = _plain(self.value)
+        return data
+
+
+def _plain(shown: str | None) -> str | None:
+    if shown is None or not shown.startswith('"'):
+        return shown
+    try:
+        value = json.loads(shown)
+    except ValueError:  # shortened: the quoted text without its quotes
+        return shown[1:].rstrip('"')
+    return value if isinstance(value, str) else shown

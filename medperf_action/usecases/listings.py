@@ -14,11 +14,11 @@ asks for:
 An association request counts only when the mlcube's owner opened it (for an mlcube that
 is not registered, the convention alone decides): `requests.counts_for_pair`, the
 rule `associate` and `registry verify` follow too. A pair's state comes from one place
-each: APPROVED from the files on the default branch, PENDING from open requests carrying
-the pending label, REJECTED from closed, unmerged requests carrying the rejected label
-(`RequestPull.state`). Unlike `associate`'s refusal, which counts every open request of
-the owner, an open request the registry has not labelled pending yet is not listed; a
-withdrawn one (closed, unmerged, without the rejected label) never is. Only the latest
+each: APPROVED from the files on the default branch, PENDING from the owner's open
+requests (shown "awaiting verification" until the registry's workflow has labelled them
+pending), REJECTED from closed, unmerged requests carrying the rejected label
+(`RequestPull.state`); a withdrawn one (closed, unmerged, without the rejected label) is
+never listed. Only the latest
 state of each (benchmark, mlcube) pair is listed, as MedPerf does; "latest" compares the
 approval's `approved_at`, the request PR's creation and the rejected PR's closing time.
 """
@@ -195,6 +195,12 @@ class AssociationRow:
     pull: PullLink | None = None
     #: An approval's record of what was verified (schemas/association.schema.json).
     verified: dict[str, Any] | None = None
+    #: PENDING, but the registry's workflow has not verified and labelled it yet.
+    awaiting_verification: bool = False
+
+    @property
+    def status_shown(self) -> str:
+        return "PENDING (awaiting verification)" if self.awaiting_verification else self.status
 
     @property
     def verified_shown(self) -> str:
@@ -211,6 +217,7 @@ class AssociationRow:
             "date": iso(self.date),
             "pull_request": self.pull.to_json() if self.pull else None,
             "verified": self.verified,
+            "awaiting_verification": self.awaiting_verification,
         }
 
 
@@ -279,9 +286,10 @@ def list_mlcubes(view: RegistryView, owner: str | None = None) -> list[MlcubeRow
 def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[AssociationRow]]:
     """PENDING and REJECTED rows from the PR listing, by pair.
 
-    PENDING here is an open request carrying the pending label (the registry's workflow has
-    taken it in); an open one without it is not listed yet. A withdrawn request (closed,
-    unmerged, no rejected label) is no row at all; a merged one links an approval."""
+    PENDING is an open request that counts (the owner's): carrying the pending label when
+    the registry's workflow has taken it in, else awaiting verification. A withdrawn
+    request (closed, unmerged, no rejected label) is no row at all; a merged one links an
+    approval."""
     requests = view.association_requests(wanted)
     if not requests:
         return {}
@@ -291,8 +299,15 @@ def _from_pulls(view: RegistryView, wanted: Any) -> dict[tuple[str, str], list[A
         pair = (request.ids[0], request.ids[1])
         link = PullLink(request.number, request.url)
         state = request.state(labels["rejected"])
-        if state == OPEN and request.has_label(labels["pending"]):
-            row = AssociationRow(*pair, "PENDING", request.author, request.created_at, link)
+        if state == OPEN:
+            row = AssociationRow(
+                *pair,
+                "PENDING",
+                request.author,
+                request.created_at,
+                link,
+                awaiting_verification=not request.has_label(labels["pending"]),
+            )
         elif state == REJECTED:
             row = AssociationRow(*pair, "REJECTED", request.author, request.closed_at, link)
         else:
@@ -396,7 +411,7 @@ def associations_table(rows: list[AssociationRow]) -> str:
         ["Benchmark", "MLCube", "Status", "Initiated by", "Date", "PR", "URL", "Verified image"],
         [
             [
-                *(r.benchmark, r.mlcube, r.status, r.initiated_by, iso(r.date) or "-"),
+                *(r.benchmark, r.mlcube, r.status_shown, r.initiated_by, iso(r.date) or "-"),
                 *((f"#{r.pull.number}", r.pull.url) if r.pull else ("-", "-")),
                 r.verified_shown,
             ]

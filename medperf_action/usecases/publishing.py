@@ -107,7 +107,6 @@ def publish(
     *,
     clobber: bool = False,
     token: str | None = None,
-    log: Log = silent,
 ) -> tuple[str, list[Published]]:
     """Publish every file named in assets/checksums.sha256. Returns (release URL, assets)."""
     token = github_token(token)
@@ -139,8 +138,6 @@ def publish(
         done = {"upload": "uploaded", "retry": "uploaded", "replace": "replaced"}.get(
             action, "unchanged"
         )
-        if done != "unchanged":
-            log(f"{done} {name}")
         published.append(Published(name, sums[name], path.stat().st_size, asset.download_url, done))
     return release.html_url, published
 

@@ -250,6 +250,24 @@ def association_record(
     }
 
 
+def not_submitted(registry: Registry, mlcube_id: str) -> str:
+    """Why `mlcube_id` cannot be associated yet: its submission waits as an open PR for the
+    committee to merge it, or there is none."""
+    repo = require_github(registry)
+    waiting = [
+        r
+        for r in list_requests(repo, default_branch(repo), "open")
+        if r.kind == "submission" and r.ids == (mlcube_id,)
+    ]
+    if waiting:
+        pull = max(waiting, key=lambda r: r.number)
+        return (
+            f"{mlcube_id} is submitted but not merged yet: waiting for the committee to merge "
+            f"#{pull.number} ({pull.url}); request the association once it is merged"
+        )
+    return f"{mlcube_id} is not in the registry yet: submit it first (or test with --model)"
+
+
 def _refuse_unless_allowed(
     registry: Registry, benchmark: dict[str, Any], mlcube_id: str, login: str
 ) -> None:
@@ -320,14 +338,12 @@ def associate(
     pending_label = registry.config().labels["pending"]
     pair = association_state(registry, benchmark_id, mlcube_id)
     opened = pair.open
-    if (
-        pair.status == "PENDING"
-        and opened is not None
-        and opened.author.lower() == login.lower()
-        and not opened.has_label(pending_label)
-    ):
-        # Our own request, cut short before it was labelled: finish it.
-        labelled = add_labels(opened.listing.pull, (pending_label,))
+    if pair.status == "PENDING" and opened is not None and opened.author.lower() == login.lower():
+        # Our own request, open already: nothing new to ask (a run cut short before the
+        # request was labelled is finished here).
+        labelled = opened.has_label(pending_label) or add_labels(
+            opened.listing.pull, (pending_label,)
+        )
         return Proposed(opened.url, opened.number, False, False, labelled), {}
     _refuse_unless_open(pair, benchmark_id, mlcube_id)
     summary = run_test()

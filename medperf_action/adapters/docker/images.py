@@ -218,13 +218,14 @@ def ensure_image(
     pull: bool = True,
     log: Log = silent,
     network_mode: str | None = None,
+    echo: Log | None = None,
 ) -> ImageRecord:
     """Make `ref` available and current locally; its record.
 
     With a build context: build it unless the image tagged `ref` carries the context's
     hash already. Without one: the local image, else pull it (when `pull`). `no_build`:
     use what is there, fail when absent. `network_mode` goes to the build (None: the
-    engine's default).
+    engine's default). The build's own output goes to `echo` (default: `log`).
     """
     if no_build:
         record = inspect(ref)
@@ -244,7 +245,7 @@ def ensure_image(
     if record is not None and record.label(CONTEXT_HASH_LABEL) == digest:
         log(f"image {ref} is up to date (context {digest[:12]})")
         return record
-    return build_image(ref, build_context, build_file, digest, log, network_mode)
+    return build_image(ref, build_context, build_file, digest, log, network_mode, echo)
 
 
 def _check_context(ref: str, ctx: Path, build_file: Path | None) -> None:
@@ -265,9 +266,12 @@ def build_image(
     digest: str,
     log: Log = silent,
     network_mode: str | None = None,
+    echo: Log | None = None,
 ) -> ImageRecord:
-    """Build `ctx` as `ref`, labelled with its context hash; ImageBuildFailed if it fails."""
+    """Build `ctx` as `ref`, labelled with its context hash; ImageBuildFailed if it fails.
+    `log` gets the tool's lines, `echo` (default: `log`) the build's own output."""
     client = engine()
+    echo = log if echo is None else echo
     log(f"building image {ref} from {ctx} (context {digest[:12]})")
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
     error: str | None = None
@@ -287,11 +291,11 @@ def build_image(
             for line in str(chunk.get("stream", "")).splitlines():
                 if line.strip():
                     tail.append(line)
-                    log(line)
+                    echo(line)
             if "error" in chunk:
                 error = str(chunk.get("error") or "").strip()
                 tail.append(error)
-                log(error)
+                echo(error)
     except OSError as exc:  # the context cannot be read to be sent
         raise InvalidInput(f"building image {ref}: cannot read {ctx}: {short(exc)}") from exc
     except Exception as exc:  # DockerException, the engine's connection lost mid-build

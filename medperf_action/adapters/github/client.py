@@ -13,6 +13,7 @@ for it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from medperf_action.errors import GitHubError
-from medperf_action.settings import github_token
+from medperf_action.settings import debug, github_token
 
 if TYPE_CHECKING:  # the PyGithub types the use cases hold, named here for them
     from github import Github
@@ -91,6 +92,7 @@ def connect(
     """
     from github import Auth, Github
 
+    _quiet_library_log()
     fast = os.environ.get("MEDPERF_ACTION_GITHUB_PAUSES") == "0"
     pauses: dict[str, Any] = (
         {"seconds_between_requests": None, "seconds_between_writes": None} if fast else {}
@@ -104,6 +106,19 @@ def connect(
         timeout=60,
         **pauses,
     )
+
+
+def _quiet_library_log() -> None:
+    """PyGithub logs each refused request ("Request POST ... failed with 403: Forbidden")
+    to stderr through a handler of its own. The user reads what failed from our errors
+    and notes, in plain words; the library's log shows only with MEDPERF_ACTION_DEBUG=1."""
+    if debug():
+        return
+    logger = logging.getLogger("github")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
 
 
 def whoami(client: Github | Repository, *, actions_fallback: bool = False) -> str:

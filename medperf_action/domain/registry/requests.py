@@ -187,9 +187,8 @@ def analyse(changes: Sequence[ChangedFile], base_ref: str, default_branch: str) 
 # As in MedPerf, a new request is allowed when none is pending and the last was rejected
 # or none exists (NONE or REJECTED); a withdrawn request counts as none.
 #
-# The listings (`association ls`) show a stricter PENDING on purpose: an OPEN request
-# carrying the registry's pending label, i.e. one the registry's workflow has taken in.
-# An open request that is not labelled yet blocks a second request, but is not listed.
+# The listings (`association ls`) show the same PENDING, and say of an unlabelled request
+# that it awaits the registry's verification.
 
 OPEN, MERGED, REJECTED, WITHDRAWN = "OPEN", "MERGED", "REJECTED", "WITHDRAWN"
 

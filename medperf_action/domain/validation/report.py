@@ -49,11 +49,14 @@ class Report:
 
 
 def display(path: Path) -> str:
-    """A path as the user will recognise it: relative to the working directory if inside."""
+    """A path as the user will recognise it: relative to the working directory when it is
+    inside it, else absolute (never a climb of `../..`)."""
+    absolute = os.path.abspath(path)
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(absolute)
     except ValueError:
-        return str(path)
+        return absolute
+    return absolute if relative == ".." or relative.startswith("../") else relative
 
 
 class Checker:

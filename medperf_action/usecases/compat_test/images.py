@@ -26,6 +26,7 @@ from medperf_action.adapters.docker.images import (
 from medperf_action.adapters.files.download import fetch
 from medperf_action.errors import BenchmarkInvalid, InvalidInput
 from medperf_action.settings import cache_dir
+from medperf_action.text import Log, silent
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant
 
@@ -106,9 +107,19 @@ def _resolve(p: Participant, source: Source, parts: dict[str, Participant], opts
         p.cube.build_file if context else None,
         no_build=opts.no_build,
         log=lambda line: opts.log(f"[{p.label} build] {line}"),
+        echo=_build_echo(p, opts),
     )
     digest = p.digest or (record.repo_digests[0] if record.repo_digests else None)
     return Ready(record.id, digest)
+
+
+def _build_echo(p: Participant, opts: Options) -> Log:
+    """The build's own output: shown with the containers' logs, and hidden with them
+    (--quiet); a failed build still shows its last lines in the error."""
+    echo = opts.echo
+    if echo is None:
+        return silent
+    return lambda line: echo(f"[{p.label} build] {line}")
 
 
 def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) -> str:
