@@ -280,7 +280,7 @@ def test_action_inputs_arrive_as_one_json_value() -> None:
 
 
 def test_steps_side_by_side_run_on_worker_threads() -> None:
-    """`run --jobs N` runs a batch on worker threads, which have no click context of
+    """`run --pairs N` runs a batch on worker threads, which have no click context of
     their own: each step still runs, and its own exit code comes back."""
     from medperf_action.cli.run import run_batch
 

@@ -235,3 +235,17 @@ def test_paths_outside_the_folder_are_shown_whole_and_values_without_quotes(
     (finding,) = json.loads(out)
     assert finding["value"] == "mlcub"  # the value itself, not '"mlcub"'
     assert finding["file"] == ".medperf.yml"
+
+
+def test_jobs_means_one_thing_and_pairs_another(repo: Path) -> None:
+    """`test --jobs`: containers side by side; `run --pairs`: tests side by side. The old
+    `run --jobs` still works for one release, as --pairs."""
+    code, out, _ = cli("run", "--help")
+    assert "--pairs" in out and "--jobs INTEGER" not in out
+    args = ("run", "--event-name", "pull_request", "--dry-run")
+    code, out, err = cli(*args, "--jobs", "3")
+    assert code == 0 and "note: --jobs is now --pairs" in err
+    code, _, err = cli(*args, "--jobs", "3", "--pairs", "2")
+    assert code == 2 and "--jobs is the old name of --pairs" in err
+    code, _, err = cli(*args, "--jobs", "0")
+    assert code == 2

@@ -40,7 +40,7 @@ def config(func: F) -> F:
     )(func)
 
 
-def renamed(old: str, new: str, param: str) -> Callable[[F], F]:
+def renamed(old: str, new: str, param: str, type: Any = None) -> Callable[[F], F]:
     """`old`, the former name of the option `new` (whose parameter is `param`), kept
     hidden for one release: it still works, with a note saying the new name."""
     hidden = "renamed_" + old.lstrip("-").replace("-", "_")
@@ -50,13 +50,15 @@ def renamed(old: str, new: str, param: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             value = kwargs.pop(hidden)
             if value is not None:
-                if kwargs.get(param) not in (None, value):
+                source = click.get_current_context().get_parameter_source(param)
+                given = source not in (None, click.core.ParameterSource.DEFAULT)
+                if given and kwargs.get(param) != value:
                     raise UsageError(f"{old} is the old name of {new}: give one of the two")
                 err(f"note: {old} is now {new}; the old name goes in the next release")
                 kwargs[param] = value
             return func(*args, **kwargs)
 
-        return cast(F, click.option(old, hidden, hidden=True)(wrapper))
+        return cast(F, click.option(old, hidden, type=type, hidden=True)(wrapper))
 
     return decorate
 

@@ -42,14 +42,14 @@ def invoke(root: click.Command, argv: list[str]) -> int:
     return 0
 
 
-def run_batch(root: click.Command, batch: list[Step], jobs: int) -> list[int]:
+def run_batch(root: click.Command, batch: list[Step], pairs: int) -> list[int]:
     """Run the steps of one batch, side by side when there are several; their codes."""
     if len(batch) == 1:
         with ci.group(batch[0].title):
             err("medperf-action " + shlex.join(batch[0].argv))
             return [invoke(root, batch[0].argv)]
     err(f"{len(batch)} tests side by side: {', '.join(step.title for step in batch)}")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=pairs) as pool:
         return list(pool.map(lambda step: invoke(root, step.argv), batch))
 
 
@@ -70,12 +70,14 @@ def run_batch(root: click.Command, batch: list[Step], jobs: int) -> list[int]:
 )
 @click.option("--dry-run", is_flag=True, help="Print the commands; run nothing.")
 @click.option(
-    "--jobs",
+    "--pairs",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Test this many benchmark x model pairs side by side on this machine.",
+    help="Test this many benchmark x model pairs side by side on this machine (each "
+    "test runs its own steps side by side as `test --jobs` says).",
 )
+@options.renamed("--jobs", "--pairs", "pairs", type=click.IntRange(min=1))
 @click.option(
     "--skip-tests",
     is_flag=True,
@@ -87,7 +89,7 @@ def run_command(
     event_path: str | None,
     output: Path,
     dry_run: bool,
-    jobs: int,
+    pairs: int,
     skip_tests: bool,
 ) -> None:
     """Do what the GitHub event calls for (the action's default command).
@@ -111,8 +113,8 @@ def run_command(
             out("medperf-action " + shlex.join(step.argv))
         return
     root = click.get_current_context().find_root().command
-    for batch in batches(plan.steps, jobs):
-        codes = run_batch(root, batch, jobs)
+    for batch in batches(plan.steps, pairs):
+        codes = run_batch(root, batch, pairs)
         failed = [(step, code) for step, code in zip(batch, codes, strict=True) if code != 0]
         for step, code in failed:
             err(f"error: step '{step.title}' failed (exit code {code})")

@@ -34,7 +34,7 @@ from medperf_action.usecases.repo_config import find_config, load_repo_config
 
 #: The action's `command` input: what each command takes from the inputs.
 ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
-    "run": ("--mode", "--jobs"),
+    "run": ("--mode", "--pairs"),
     "validate": (),
     "test": ("--benchmark", "--registry"),
     "package": (),
@@ -293,7 +293,7 @@ def action_argv(inputs: dict[str, str], config: dict[str, Any] | None = None) ->
         "--tag": given("tag"),
         "--config": given("config"),
         "--mode": given("mode"),
-        "--jobs": given("jobs"),
+        "--pairs": given("pairs") or given("jobs"),
     }
     argv = [command]
     if command == "validate":
