@@ -174,12 +174,12 @@ def test_associate_request_refusals_and_request_after_rejection(
 ) -> None:
     gh = github_server
     code, _, err = associate(world)
-    assert code == 2 and "not in the registry yet: submit it first" in err
+    assert code == 5 and "not in the registry yet: submit it first" in err
     submit(world)
     # submitted, not merged: the message names the PR the owner waits for
     (submission,) = pulls(gh, submission_marker(MODEL_ID))
     code, _, err = associate(world)
-    assert code == 2
+    assert code == 5  # the registry's rule: only a merged mlcube associates
     assert f"waiting for the committee to merge #{submission.number}" in err
     merge_submission(gh, world)
     caplog.set_level(logging.DEBUG)  # whatever a library logs, as a user's logging would

@@ -14,7 +14,7 @@ from medperf_action.adapters.files.atomic import read_json_object
 from medperf_action.adapters.github.proposals import Proposed
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
-from medperf_action.errors import UsageError
+from medperf_action.errors import RequestRefused, UsageError
 from medperf_action.settings import registry_token
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
@@ -148,7 +148,7 @@ def associate_command(
 
     def run_test() -> dict[str, Any]:
         if model is None and not reg.has_mlcube(mlcube_id):
-            raise UsageError(not_submitted(reg, mlcube_id))
+            raise RequestRefused(not_submitted(reg, mlcube_id))
         return run_workflow(opts).summary
 
     proposed, record = associate(reg, benchmark_id, mlcube_id, run_test, _confirmer(yes))
