@@ -488,7 +488,11 @@ def test_first_release_with_associate_requests_nothing_before_the_merge(
     assert requests == [], "an association request for an mlcube the registry does not hold"
     assert "merged" in result.log_text  # and the owner is told why
     assert result.outputs["association-status"] == "WAITING-FOR-SUBMISSION"
-    assert any("merged the submission" in a.message for a in result.annotations)
+    (submission,) = [p for p in gh.repo(REG).pulls() if p.title != "" and p not in requests]
+    assert any(
+        f"waiting for the committee to merge #{submission.number}" in a.message
+        for a in result.annotations
+    )
 
 
 @pytest.fixture
