@@ -155,7 +155,7 @@ def test_the_sandbox_as_data(tmp_path: Path) -> None:
     assert kwargs["labels"][LABEL] == "1" and kwargs["labels"]["org.medperf-action.run"] == "r1"
     assert kwargs["labels"]["org.medperf-action.session"] == "s1"
     assert kwargs["environment"] == {"HOME": "/home/x", "PYTHONUNBUFFERED": "1"}
-    assert kwargs["shm_size"] == "2g" and kwargs["gpus"] is False
+    assert kwargs["shm_size"] == "2g" and "device_requests" not in kwargs
     assert "entrypoint" not in kwargs and "privileged" not in kwargs
     # root never runs a container: it is handed to the sandbox uid
     root = RunAs.for_caller(0, 0)

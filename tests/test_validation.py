@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -361,8 +362,10 @@ CORPUS_CUBES = sorted(
     "cube", CORPUS_CUBES, ids=[c.relative_to(CORPUS).as_posix() for c in CORPUS_CUBES]
 )
 def test_corpus_cube_is_accepted(cube: Path, tmp_path: Path) -> None:
-    """Every real manifest passes, with warnings at most. --manifest-only: the corpus holds
-    manifests and parameters files, not the build contexts or weights beside them."""
+    """Every real manifest passes, with warnings at most, but for the container types
+    medperf-action does not run yet (encrypted, Singularity): exactly one error says so.
+    --manifest-only: the corpus holds manifests and parameters files, not the build
+    contexts or weights beside them."""
     manifest = next(cube.glob("*.yaml"))
     text = manifest.read_text(encoding="utf-8")
     rendered = render_cookiecutter(text)
@@ -372,4 +375,9 @@ def test_corpus_cube_is_accepted(cube: Path, tmp_path: Path) -> None:
         (copy / manifest.name).write_text(rendered, encoding="utf-8")
         cube = copy
     report = validate_path(cube, manifest_only=True)
+    kind = re.search(r"^container_type: *(\S+)", rendered, re.MULTILINE)
+    if kind is not None and kind.group(1) not in ("DockerImage", "DockerArchive"):
+        assert [(f.code, f.key) for f in report.errors] == [("container-type", "container_type")]
+        assert "not supported by medperf-action yet" in report.errors[0].message
+        return
     assert report.errors == [], "\n".join(f.text() for f in report.errors)
