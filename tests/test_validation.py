@@ -381,3 +381,47 @@ def test_corpus_cube_is_accepted(cube: Path, tmp_path: Path) -> None:
         assert "not supported by medperf-action yet" in report.errors[0].message
         return
     assert report.errors == [], "\n".join(f.text() for f in report.errors)
+
+
+# ---------------------------------------------------------------------------------------
+# container_config as MedPerf runs it
+
+CXR_MODEL = Path(__file__).resolve().parent / "cubes" / "chestxray_like" / "model"
+
+
+def _cxr_model(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    cube = tmp_path / "model"
+    shutil.copytree(CXR_MODEL, cube)
+    config = cube / "container_config.yaml"
+    config.write_text(config.read_text().replace(old, new))
+    return cube
+
+
+def test_container_config_as_medperf_runs_it(tmp_path: Path) -> None:
+    """What MedPerf's runner would fail on is an error here; what it tolerates is not."""
+    # No workspace/additional_files: MedPerf mounts an empty folder, so it is valid.
+    assert validate_path(_cxr_model(tmp_path / "a")).errors == []
+    # additional_files that is a file cannot be mounted as the folder it must be.
+    cube = _cxr_model(tmp_path / "b")
+    (cube / "workspace" / "additional_files").write_text("weights")
+    assert [(f.code, f.key) for f in validate_path(cube).errors] == [("additional-files", "")]
+    # `docker run --entrypoint` takes one executable: arguments belong in `command`.
+    cube = _cxr_model(
+        tmp_path / "c", "  infer:\n", "  infer:\n    run_args:\n      entrypoint: python3 -u\n"
+    )
+    errors = validate_path(cube).errors
+    assert [(f.code, f.key) for f in errors] == [("entrypoint", "tasks.infer.run_args.entrypoint")]
+    # A DockerArchive's image: a URL, or an archive beside the config that is there.
+    archive = "container_type: DockerArchive"
+    cube = _cxr_model(tmp_path / "d", "container_type: DockerImage", archive)
+    config = cube / "container_config.yaml"
+    config.write_text(re.sub(r"image: .*", "image: model.tar", config.read_text()))
+    assert [(f.code, f.message) for f in validate_path(cube).errors] == [
+        ("image", "the image archive is not there")
+    ]
+    (cube / "model.tar").write_bytes(b"")
+    assert validate_path(cube).errors == []
+    for image, why in [("../model.tar", "'..'"), ("s3://bucket/model.tar", "s3://")]:
+        config.write_text(re.sub(r"image: .*", f"image: {image}", config.read_text()))
+        assert [f.code for f in validate_path(cube).errors] == ["image"]
+        assert why in validate_path(cube).errors[0].message
