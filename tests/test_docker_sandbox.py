@@ -4,6 +4,7 @@ Docker Engine (no mocks)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -155,8 +156,19 @@ def test_the_sandbox_as_data(tmp_path: Path) -> None:
     assert kwargs["labels"][LABEL] == "1" and kwargs["labels"]["org.medperf-action.run"] == "r1"
     assert kwargs["labels"]["org.medperf-action.session"] == "s1"
     assert kwargs["environment"] == {"HOME": "/home/x", "PYTHONUNBUFFERED": "1"}
-    assert kwargs["shm_size"] == "2g" and kwargs["gpus"] is False
+    assert kwargs["shm_size"] == "2g" and "device_requests" not in kwargs
     assert "entrypoint" not in kwargs and "privileged" not in kwargs
+    # GPUs, as `docker run --gpus` asks the engine for them.
+    for gpus, request in [
+        ("all", {"driver": "", "count": -1, "capabilities": [["gpu"]]}),
+        ("2", {"driver": "", "count": 2, "capabilities": [["gpu"]]}),
+        ("device=0,3", {"driver": "", "device_ids": ["0", "3"], "capabilities": [["gpu"]]}),
+    ]:
+        with_gpus = dataclasses.replace(spec, gpus=gpus)
+        assert container_kwargs(with_gpus, RunAs(1, 1), "n")["device_requests"] == [request]
+    # A container_config entrypoint is one executable.
+    python = dataclasses.replace(spec, entrypoint=["python3"])
+    assert container_kwargs(python, RunAs(1, 1), "n")["entrypoint"] == ["python3"]
     # root never runs a container: it is handed to the sandbox uid
     root = RunAs.for_caller(0, 0)
     assert (root.uid, root.gid, root.hand_over) == (SANDBOX_UID, SANDBOX_UID, True)

@@ -146,6 +146,50 @@ def test_container_config_convention_fixed_mounts_no_arguments(tmp_path: Path) -
     ]
 
 
+def test_container_config_entrypoint_and_gpus_as_medperf_passes_them(tmp_path: Path) -> None:
+    """MedPerf: `--entrypoint ENTRYPOINT` (one executable, never split), the command after
+    the image (a string split as a shell would), `--gpus` from run_args.gpus read as its
+    `_normalize_gpu_arg` reads it (0, "0", "" and null: none)."""
+    text = CONTAINER_CONFIG.replace(
+        "      command: /project/prepare.py --fast\n",
+        "      entrypoint: python3\n      command: /project/prepare.py --fast\n      gpus: GPUS\n",
+    )
+    given = (
+        {"data_path": tmp_path, "parameters_file": tmp_path},
+        {"output_path": tmp_path, "report_file": tmp_path},
+    )
+    for value, wanted in [
+        ("all", "all"),
+        ("2", "2"),
+        ("'2'", "2"),
+        ("'device=0,1'", "device=0,1"),
+        ("0", None),
+        ("'0'", None),
+        ("''", None),
+        ("null", None),
+    ]:
+        c = cube(tmp_path, text.replace("GPUS", value), "container_config.yaml")
+        inv = build_invocation(c, "prepare", *given)
+        assert inv.entrypoint == ["python3"]
+        assert inv.args == ["/project/prepare.py", "--fast"]
+        assert inv.gpus == wanted, value
+    # The key follows what --gpus gives: nothing without it, the request with it.
+    asks = cube(tmp_path, text.replace("GPUS", "all"), "container_config.yaml")
+    none = cube(tmp_path, text.replace("GPUS", "0"), "container_config.yaml")
+    assert step_key("x", none, "prepare", {}, True) == step_key("x", none, "prepare", {}, False)
+    assert step_key("x", asks, "prepare", {}, True) != step_key("x", asks, "prepare", {}, False)
+    # An MLCube asks for all GPUs with platform.accelerator_count above 0.
+    gpu_mlcube = cube(tmp_path, MLCUBE + "platform: {accelerator_count: 1}\n")
+    inv = build_invocation(
+        gpu_mlcube,
+        "evaluate",
+        {"predictions": tmp_path, "labels": tmp_path},
+        {"output_path": tmp_path},
+    )
+    assert inv.gpus == "all"
+    assert cube(tmp_path, MLCUBE).tasks["evaluate"].gpus is None
+
+
 def test_every_declared_parameter_needs_a_value(tmp_path: Path) -> None:
     c = cube(tmp_path, MLCUBE)
     with pytest.raises(CubeInvalid, match="parameters_file, weights"):

@@ -133,7 +133,10 @@ def container_run(func: F) -> F:
     func = click.option(
         "--gpus",
         is_flag=True,
-        help="Give GPUs to cubes whose platform.accelerator_count is above 0.",
+        help=(
+            "Give GPUs to the cubes that ask for them: an MLCube whose "
+            "platform.accelerator_count is above 0, a container_config task with run_args.gpus."
+        ),
     )(func)
     return click.option(
         "--timeout",

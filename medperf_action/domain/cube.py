@@ -17,6 +17,9 @@ ParamType = Literal["file", "directory"]
 
 ROLES = ("data-preparator", "model", "metrics")
 
+#: The container_config types medperf-action runs (Encrypted*, Singularity*: not yet).
+RUNNABLE_CONTAINER_TYPES = ("DockerImage", "DockerArchive")
+
 #: role -> task -> (required inputs, optional inputs, required outputs, optional outputs)
 ROLE_TASKS: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
     "data-preparator": {
@@ -60,6 +63,9 @@ class Task:
     entrypoint: str | None = None
     command: list[str] | None = None
     run_args: dict[str, Any] = field(default_factory=dict)
+    gpus: str | None = None
+    """Container config: the GPUs `run_args.gpus` asks for, as `docker run --gpus` takes
+    them ("all", a count, or "device=0,1"); None for none (or an MLCube-format task)."""
     malformed: bool = False
     """The task's shape is wrong (the schema says how); role checks skip its parameters."""
 
@@ -76,6 +82,11 @@ class Cube:
     build_file: Path | None = None
     build_strategy: str | None = None
     container_type: str = "DockerImage"
+
+    @property
+    def is_archive(self) -> bool:
+        """A container config whose `image` is a `docker save` archive to load."""
+        return self.format == "container-config" and self.container_type == "DockerArchive"
 
     @property
     def root(self) -> Path:
@@ -149,6 +160,25 @@ def cube_from_data(manifest: Path, data: Any) -> Cube:
     return _mlcube(manifest, data)
 
 
+def gpu_request(value: Any) -> str | None:
+    """`run_args.gpus` as `docker run --gpus` takes it, read as MedPerf reads it: a count
+    ("2" or 2), "all", or "device=0,1"; None for none (0, "0", "", null) or a value the
+    schema refuses."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    if value == "all":
+        return value
+    if value.isdecimal():
+        return str(int(value)) if int(value) > 0 else None
+    if value.startswith("device=") and value.removeprefix("device="):
+        return value
+    return None
+
+
 def _container_config(manifest: Path, data: dict[Any, Any]) -> Cube:
     tasks: dict[str, Task] = {}
     for name, raw in _mapping(data.get("tasks")).items():
@@ -159,12 +189,15 @@ def _container_config(manifest: Path, data: dict[Any, Any]) -> Cube:
             command = shlex.split(command)
         elif not isinstance(command, list):
             command = None
+        entrypoint = run_args.get("entrypoint")
         tasks[str(name)] = Task(
             str(name),
             _params(raw.get("input_volumes")),
             _params(raw.get("output_volumes")),
+            entrypoint=entrypoint if isinstance(entrypoint, str) else None,
             command=[str(c) for c in command] if command else None,
             run_args=run_args,
+            gpus=gpu_request(run_args.get("gpus")),
         )
     image = data.get("image")
     return Cube(

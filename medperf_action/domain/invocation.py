@@ -4,8 +4,11 @@ Pure functions, no Docker: the two conventions MedPerf knows.
 
 * MLCube: `IMAGE TASK --name=/mlcube_ioN[/file] ...`, one mount per input and output
   (a file parameter mounts its parent folder, as MLCube's Docker runner does).
-* Container config: each volume mounted at its fixed `mount_path`; the command comes from
-  `run_args.command` (or the image's own), with no parameter arguments.
+* Container config, as MedPerf's Docker runner calls it: each volume mounted at its
+  fixed `mount_path`; `run_args.command` (a string split as a shell would, or a list) is
+  what follows the image, else the image's own command; `run_args.entrypoint` replaces
+  the image's entrypoint as one executable (MedPerf passes it to `--entrypoint`, which
+  does not split it); `environment` and `shm_size` as given; `gpus` as `--gpus` takes it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Invocation:
     entrypoint: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     shm_size: str | None = None
+    gpus: str | None = None
+    """The GPUs the task asks for ("all", a count, "device=0,1"): given only with --gpus."""
 
 
 def output_is_file(param: Param) -> bool:
@@ -53,6 +58,15 @@ def output_location(param: Param, base: Path) -> Path:
     if output_is_file(param):
         return folder / Path(param.path.rstrip("/")).name
     return folder
+
+
+def task_gpus(cube: Cube, task_name: str) -> str | None:
+    """The GPUs a task asks for, as `docker run --gpus` takes them: an MLCube's
+    `platform.accelerator_count` above 0 asks for all, a container config's task for its
+    `run_args.gpus`. The sandbox gives them only when the user passes --gpus."""
+    if cube.format == "mlcube":
+        return "all" if cube.accelerator_count > 0 else None
+    return cube.tasks[task_name].gpus
 
 
 def input_mounts(cube: Cube, task_name: str, inputs: dict[str, Path]) -> dict[str, Path]:
@@ -131,7 +145,7 @@ def _mlcube(
                 args.append(f"--{name}={mount(host.parent, read_only)}/{host.name}")
             else:
                 args.append(f"--{name}={mount(host, read_only)}")
-    return Invocation(args, mounts, entrypoint)
+    return Invocation(args, mounts, entrypoint, gpus=task_gpus(cube, task_name))
 
 
 def _container_config(
@@ -150,7 +164,8 @@ def _container_config(
     return Invocation(
         list(task.command or []),
         mounts,
-        None,
+        [task.entrypoint] if task.entrypoint is not None else None,
         {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
         str(shm) if shm else None,
+        task_gpus(cube, task_name),
     )

@@ -8,8 +8,10 @@ otherwise) receives:
   container-config format, under its own name);
 * `parameters.yaml`, when `workspace/parameters.yaml` exists;
 * `additional_files.tar.gz`: the contents of `workspace/additional_files` with no
-  top-level folder, when that folder exists (MedPerf's script omits it too),
-  deterministic (`files/targz.py`);
+  top-level folder, when that folder holds anything (MedPerf's script omits it too),
+  deterministic (`files/targz.py`). A missing folder and an empty one are the same (Git
+  keeps no empty folder): no tarball, and the cube gets an empty folder when it runs, as
+  MedPerf gives it;
 * `image.tar.gz`, with `--image-archive`: the gzipped `docker save`;
 * `manifest.json`: name, size and SHA-256 of each file, the image, the cube;
 * `checksums.sha256`: `sha256sum` lines for every other file, sorted by name.
@@ -23,6 +25,7 @@ when it is empty or was written by this tool (its `manifest.json` says so), so
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -36,15 +39,17 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.adapters.docker.images import (
     ImageRecord,
+    archive_layout,
     current_image,
     ensure_image,
     save_image,
 )
 from medperf_action.adapters.files.atomic import replace_directory, umask
+from medperf_action.adapters.files.download import fetch
 from medperf_action.adapters.files.targz import CHUNK_SIZE, gzip_regions, write_additional_files
 from medperf_action.domain.cube import Cube, find_manifest
 from medperf_action.domain.validation import Report
-from medperf_action.errors import DockerError, PackageError, UsageError
+from medperf_action.errors import DockerError, InvalidInput, PackageError, UsageError
 from medperf_action.text import Log, human_size, md_code, md_table, silent, table
 
 MANIFEST_JSON = "manifest.json"
@@ -86,6 +91,12 @@ def _local_image_info(cube: Cube) -> ImageInfo:
     """Best effort, without building: the image ID if the image is present and current."""
     if not cube.image:
         return ImageInfo(None, note="the manifest names no image")
+    if cube.is_archive:
+        return ImageInfo(
+            None,
+            note=f"the image is the archive {cube.image} (DockerArchive); pass --image-archive "
+            "to publish it with its SHA-256, as a registry's re-run needs",
+        )
     context, build_file = _build_context(cube)
     try:
         record = current_image(cube.image, context, build_file)
@@ -111,6 +122,11 @@ def _image(cube: Cube, no_build: bool, log: Log) -> ImageRecord:
     """The cube's image, built when it is not current (unless `no_build`)."""
     if not cube.image:
         raise PackageError(f"{cube.manifest}: names no image")
+    if cube.is_archive:
+        raise PackageError(
+            f"{cube.manifest}: the image is the archive {cube.image} (DockerArchive), "
+            "not an image to build or push: package it with --image-archive"
+        )
     context, build_file = _build_context(cube)
     return ensure_image(cube.image, context, build_file, no_build=no_build, log=log)
 
@@ -121,10 +137,29 @@ def _built_image_info(cube: Cube, no_build: bool, log: Log) -> ImageInfo:
 
 
 def _image_archive(cube: Cube, dest: Path, no_build: bool, log: Log) -> tuple[ImageInfo, int, str]:
+    if cube.is_archive:
+        return _copied_archive(cube, dest, log)
     record = _image(cube, no_build, log)
     log(f"saving image {cube.image} ({record.id[:19]}) to {IMAGE_ARCHIVE}")
     size, sha = gzip_regions(save_image(record.id, cube.image), dest)
     return ImageInfo(cube.image, record.id, record.digest_for(cube.image), IMAGE_ARCHIVE), size, sha
+
+
+def _copied_archive(cube: Cube, dest: Path, log: Log) -> tuple[ImageInfo, int, str]:
+    """A DockerArchive's own archive (a URL, or a path beside the config) as image.tar.gz."""
+    location = cube.image if "://" in cube.image else str(cube.root / cube.image)
+    log(f"fetching the image archive {cube.image} into {IMAGE_ARCHIVE}")
+    try:
+        path = fetch(location, None, name="the image archive").path
+        layout = archive_layout(path)
+    except InvalidInput as exc:
+        raise PackageError(f"{cube.manifest}: {exc}") from exc
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
+        chunks = iter(lambda: handle.read(CHUNK_SIZE), b"")
+        size, sha = gzip_regions(chunks, dest)
+    return ImageInfo(None, layout.image_id, None, IMAGE_ARCHIVE), size, sha
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,6 +226,13 @@ def _written_by_us(directory: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("tool") == "medperf-action"
+
+
+def _holds_anything(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    with os.scandir(folder) as entries:
+        return any(True for _ in entries)
 
 
 def _check_destination(dest: Path, additional_files: Path) -> None:
@@ -283,7 +325,7 @@ def _write_assets(
     if cube.parameters_file.is_file():
         files.append(_copy(cube.parameters_file, tmp / PARAMETERS))
     additional: dict[str, Any] | None = None
-    if cube.additional_files.is_dir():
+    if _holds_anything(cube.additional_files):
         stats = write_additional_files(cube.additional_files, tmp / ADDITIONAL_TARBALL)
         files.append(AssetFile(ADDITIONAL_TARBALL, stats.size, stats.sha256))
         additional = {
@@ -294,8 +336,9 @@ def _write_assets(
         }
     else:
         notes.append(
-            f"no {cube.additional_files.relative_to(cube.root)} folder: "
-            f"{ADDITIONAL_TARBALL} not written (the MLCube has no additional files)"
+            f"{cube.additional_files.relative_to(cube.root)} is missing or empty: "
+            f"{ADDITIONAL_TARBALL} not written (the MLCube has no additional files; it gets "
+            "an empty folder when it runs, as MedPerf gives it)"
         )
     if image_mode == "archive":
         image, size, sha = _image_archive(cube, tmp / IMAGE_ARCHIVE, no_build, log)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from medperf_action.adapters.docker.client import engine, sdk_errors, short
 from medperf_action.adapters.docker.hostfs import check_readable_by_others, chown_tree, log_file
 from medperf_action.adapters.docker.logs import LogPump
-from medperf_action.errors import DockerError, InvalidInput, TaskFailed
+from medperf_action.errors import CubeFailed, DockerError, InvalidInput, TaskFailed
 from medperf_action.settings import DEFAULT_LOG_LIMIT, DEFAULT_MEMORY, session
 from medperf_action.text import Log, silent
 
@@ -76,7 +76,8 @@ class SandboxSpec:
     entrypoint: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
-    gpus: bool = False
+    gpus: str | None = None
+    """GPUs as `docker run --gpus` takes them: "all", a count ("2"), or "device=0,1"."""
     pids_limit: int = 512
     shm_size: str | None = None
     tmp_size: str = "1g"
@@ -125,7 +126,8 @@ def container_kwargs(
     """The keyword arguments of `containers.create` for the sandbox: pure data.
 
     Mounts appear as `(target, source, read_only)` triples under `"mounts"`; `Sandbox`
-    turns them into the SDK's Mount objects, and `"gpus"` into a device request.
+    turns them into the SDK's Mount objects. GPUs, when asked for, are a device request,
+    as `docker run --gpus` makes it.
     """
     environment = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", **spec.env}
     kwargs: dict[str, Any] = {
@@ -151,13 +153,29 @@ def container_kwargs(
         "environment": environment,
         "name": name,
         "detach": True,
-        "gpus": spec.gpus,
     }
+    if spec.gpus:
+        kwargs["device_requests"] = [device_request(spec.gpus)]
     if spec.shm_size is not None:
         kwargs["shm_size"] = spec.shm_size
-    if spec.entrypoint:
+    if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)
     return kwargs
+
+
+def device_request(gpus: str) -> dict[str, Any]:
+    """The device request `docker run --gpus GPUS` sends: all GPUs (count -1), a count, or
+    the listed devices."""
+    request: dict[str, Any] = {"driver": "", "capabilities": [["gpu"]]}
+    if gpus == "all":
+        request["count"] = -1
+    elif gpus.isdecimal():
+        request["count"] = int(gpus)
+    elif gpus.startswith("device=") and gpus.removeprefix("device="):
+        request["device_ids"] = gpus.removeprefix("device=").split(",")
+    else:
+        raise InvalidInput(f"GPUs {gpus!r}: expected all, a count, or device=ID[,ID...]")
+    return request
 
 
 def _sdk_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -168,9 +186,20 @@ def _sdk_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
         docker.types.Mount(target=target, source=source, type="bind", read_only=read_only)
         for target, source, read_only in kwargs["mounts"]
     ]
-    if out.pop("gpus"):
-        out["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
     return out
+
+
+def _exec_failure(exc: BaseException) -> str | None:
+    """The cube's own fault in a start that failed: its command cannot be executed (not
+    found, or not executable); None for any other failure."""
+    found = re.search(r'exec: "([^"]*)": ([^:"]+)', str(exc))
+    if found is None:
+        return None
+    path, why = found.group(1), found.group(2).strip()
+    hint = ""
+    if why == "permission denied":
+        hint = " (it is not executable: run it through its interpreter, e.g. entrypoint: python3)"
+    return f"{path}: {why}{hint}"
 
 
 # --------------------------------------------------------------------------- the container
@@ -210,6 +239,11 @@ class Sandbox:
                 try:
                     self.container.start()
                 except docker.errors.APIError as exc:
+                    not_run = _exec_failure(exc)
+                    if not_run is not None:
+                        raise CubeFailed(
+                            f"{where}: the container's command could not be run: {not_run}"
+                        ) from exc
                     hint = (
                         " (GPUs were requested: is the NVIDIA Container Toolkit installed?)"
                         if self.spec.gpus

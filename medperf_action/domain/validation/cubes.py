@@ -15,7 +15,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from medperf_action import shipping
-from medperf_action.domain.cube import ROLE_TASKS, WORKFLOW_INPUTS, Cube, Param, cube_from_data
+from medperf_action.domain.cube import (
+    ROLE_TASKS,
+    RUNNABLE_CONTAINER_TYPES,
+    WORKFLOW_INPUTS,
+    Cube,
+    Param,
+    cube_from_data,
+)
 from medperf_action.domain.findings import Finding
 from medperf_action.domain.validation.registry_files import validate_file
 from medperf_action.domain.validation.report import Checker, Report, display, in_file_order
@@ -68,7 +75,7 @@ def check_cube(
     if cube.format == "mlcube":
         _check_mlcube_image(check, cube, data, manifest_only)
     else:
-        _check_container_image(check, cube)
+        _check_container_image(check, cube, manifest_only)
 
     if report.role_inferred:
         check.add(
@@ -188,7 +195,7 @@ def _check_build_context(check: Checker, cube: Cube) -> None:
         )
 
 
-def _check_container_image(check: Checker, cube: Cube) -> None:
+def _check_container_image(check: Checker, cube: Cube, manifest_only: bool) -> None:
     if cube.container_type == "DockerImage" and cube.image and not IMAGE_REF.match(cube.image):
         check.error(
             "image",
@@ -197,12 +204,65 @@ def _check_container_image(check: Checker, cube: Cube) -> None:
             value=cube.image,
             expected="[registry/]name[:tag][@sha256:digest], lower-case name",
         )
-    elif cube.container_type != "DockerImage":
-        check.warn(
+    elif cube.is_archive:
+        _check_archive_location(check, cube, manifest_only)
+    elif cube.container_type not in RUNNABLE_CONTAINER_TYPES:
+        check.error(
             "container-type",
             ("container_type",),
-            f"container_type {cube.container_type} is not run by medperf-action yet",
-            expected="DockerImage",
+            f"container_type {cube.container_type} is not supported by medperf-action yet",
+            value=cube.container_type,
+            expected=" or ".join(RUNNABLE_CONTAINER_TYPES),
+        )
+    for task in cube.tasks.values():
+        if task.entrypoint is not None and task.entrypoint.split() != [task.entrypoint]:
+            check.error(
+                "entrypoint",
+                ("tasks", task.name, "run_args", "entrypoint"),
+                "MedPerf passes the entrypoint to `docker run --entrypoint`, which takes one "
+                "executable, never split: its arguments belong in command",
+                value=task.entrypoint,
+                expected="one executable, e.g. entrypoint: python3, command: /project/run.py",
+            )
+    if not manifest_only and cube.additional_files.exists() and not cube.additional_files.is_dir():
+        check.error(
+            "additional-files",
+            (),
+            "workspace/additional_files is not a folder",
+            value=display(cube.additional_files),
+            expected="a folder (or none: an empty one is mounted, as MedPerf does)",
+        )
+
+
+def _check_archive_location(check: Checker, cube: Cube, manifest_only: bool) -> None:
+    """A DockerArchive's `image`: an http(s) or file URL, or a path beside the config."""
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", cube.image)
+    if scheme is not None:
+        if scheme.group(1).lower() not in ("http", "https", "file"):
+            check.error(
+                "image",
+                ("image",),
+                f"an image archive cannot be fetched over {scheme.group(1)}://",
+                value=cube.image,
+                expected="an http(s):// or file:// URL of a `docker save` archive",
+            )
+        return
+    ok, why = inside(cube.root, cube.image)
+    if not ok:
+        check.error(
+            "image",
+            ("image",),
+            f"the image archive is {why}",
+            value=cube.image,
+            expected="a URL, or a path relative to the folder of container_config.yaml",
+        )
+    elif not manifest_only and not (cube.root / cube.image).is_file():
+        check.error(
+            "image",
+            ("image",),
+            "the image archive is not there",
+            value=cube.image,
+            expected=f"a `docker save` archive at {display(cube.root / cube.image)}",
         )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from medperf_action.adapters.docker.images import (
     archive_layout,
@@ -33,8 +34,10 @@ from medperf_action.usecases.compat_test.participants import Participant
 
 @dataclass(frozen=True)
 class Source:
-    """Where an image comes from: `archive` (its SHA-256), `build` (name and context
-    hash), `reference` (name@sha256:...), or `name` (as the engine has it, locally)."""
+    """Where an image comes from: `archive` (its SHA-256), `archive-at` (a container
+    config's DockerArchive, by its location: a local cube's, trusted as the user's own),
+    `build` (name and context hash), `reference` (name@sha256:...), or `name` (as the
+    engine has it, locally)."""
 
     kind: str
     key: str
@@ -49,6 +52,8 @@ class Ready:
 def source_of(p: Participant) -> Source:
     if p.archive is not None:
         return Source("archive", p.archive["sha256"].lower().removeprefix("sha256:"))
+    if p.cube.is_archive:
+        return Source("archive-at", archive_location(p))
     context = p.cube.build_context if p.build else None
     if context is not None and context.is_dir():
         return Source("build", f"{p.image_ref}\0{context_hash(context, p.cube.build_file)}")
@@ -97,9 +102,17 @@ def _check_names(parts: dict[str, Participant], sources: dict[str, Source]) -> N
             )
 
 
+def archive_location(p: Participant) -> str:
+    """A DockerArchive's `image`: a URL as it is, a path relative to the config's folder."""
+    image = p.cube.image
+    return image if "://" in image else str(p.cube.root / image)
+
+
 def _resolve(p: Participant, source: Source, parts: dict[str, Participant], opts: Options) -> Ready:
     if source.kind == "archive":
         return Ready(_load_archive(p, parts, opts), None)
+    if source.kind == "archive-at":
+        return Ready(_load_archive(p, parts, opts, {"url": source.key, "sha256": None}), None)
     context = p.cube.build_context if source.kind == "build" else None
     record = ensure_image(
         p.image_ref,
@@ -122,26 +135,35 @@ def _build_echo(p: Participant, opts: Options) -> Log:
     return lambda line: echo(f"[{p.label} build] {line}")
 
 
-def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) -> str:
-    """A published `docker save` archive: fetched, hash-checked, its layout checked, loaded
-    without its names; its image ID (the digest of its content).
+def _load_archive(
+    p: Participant,
+    parts: dict[str, Participant],
+    opts: Options,
+    archive: dict[str, Any] | None = None,
+) -> str:
+    """A `docker save` archive (the published one, else `archive`): fetched, hash-checked,
+    its layout checked, loaded without its names; its image ID (its content's digest).
 
-    It may name no image but the cube's own, and that name no other participant's."""
-    assert p.archive is not None
+    It may name no image but the cube's own, and that name no other participant's (a
+    DockerArchive has no name of its own: MedPerf runs the first name inside)."""
+    archive = archive or p.archive
+    assert archive is not None
     got = fetch(
-        p.archive["url"],
-        p.archive["sha256"],
+        archive["url"],
+        archive["sha256"],
         cache=opts.cache,
         name=f"{p.label} image",
         progress=opts.progress,
-        **opts.fetch_limits(p.archive.get("size")),
+        **opts.fetch_limits(archive.get("size")),
     )
     layout = archive_layout(Path(got.path))
     others = {q.image_ref for q in parts.values() if q.key != p.key}
-    foreign = [t for t in layout.tags if t != p.cube.image or t in others]
+    own = None if p.cube.is_archive else p.cube.image
+    foreign = [t for t in layout.tags if (own is not None and t != own) or t in others]
     if foreign:
+        allowed = f"only the cube's own image name {own!r}, and " if own else ""
         raise InvalidInput(
-            f"{p.label}: the image archive would tag {', '.join(foreign)}; it may only carry "
-            f"the cube's own image name {p.cube.image!r}, and no name another cube uses"
+            f"{p.label}: the image archive would tag {', '.join(foreign)}; it may carry "
+            f"{allowed}no name another cube uses"
         )
     return load_archive(got.path, layout, p.label, (opts.cache or cache_dir()) / "scratch")

@@ -29,6 +29,7 @@ from medperf_action.domain.invocation import (
     input_mounts,
     output_is_file,
     output_location,
+    task_gpus,
 )
 from medperf_action.errors import BenchmarkInvalid, CubeFailed, TaskFailed, TaskMisbehaved
 from medperf_action.text import now_iso
@@ -70,7 +71,7 @@ def step_key(
         "run_args": task.run_args,
         "inputs": dict(sorted(input_hashes.items())),
         "outputs": {n: [p.type, p.path] for n, p in sorted(task.outputs.items())},
-        "gpus": gpus and cube.accelerator_count > 0,
+        "gpus": (task_gpus(cube, task_name) if gpus else None) or False,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -229,11 +230,18 @@ class StepRunner:
         out: dict[str, Path] = {}
         for name, param in cube.tasks[task_name].inputs.items():
             out[name] = _input_path(cube, task_name, name, param, given)
+            if out[name] == cube.additional_files and not out[name].exists():
+                out[name] = self._empty_folder()  # MedPerf creates it empty (Git drops it)
             if not out[name].exists():
                 raise BenchmarkInvalid(
                     f"{cube.name}: input {name!r} of {task_name!r} does not exist: {out[name]}"
                 )
         return out
+
+    def _empty_folder(self) -> Path:
+        folder = self.cache / "empty"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _prepare_outputs(self, cube: Cube, task_name: str, base: Path) -> dict[str, Path]:
         outputs = {}
@@ -265,7 +273,7 @@ class StepRunner:
             entrypoint=invocation.entrypoint,
             env=invocation.env,
             labels={RUN_LABEL: self.run_id},
-            gpus=self.opts.gpus and who.cube.accelerator_count > 0,
+            gpus=invocation.gpus if self.opts.gpus else None,
             shm_size=invocation.shm_size,
             memory=self.opts.memory,
         )
