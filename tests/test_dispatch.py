@@ -290,3 +290,11 @@ def test_steps_side_by_side_run_on_worker_threads() -> None:
     ]
     assert run_batch(main, batch, 2) == [0, 2]
     assert run_batch(main, batch[:1], 1) == [0]
+
+
+def test_the_actions_config_input_reaches_validate_and_test() -> None:
+    """The role validate applies comes from the action's configuration too."""
+    inputs = {"command": "validate", "config": "settings/medperf.yml"}
+    assert action_argv(inputs) == ["validate", ".", "--config", "settings/medperf.yml"]
+    inputs = {"command": "test", "config": "settings/medperf.yml"}
+    assert "--config" in action_argv(inputs)

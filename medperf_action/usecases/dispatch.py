@@ -35,8 +35,8 @@ from medperf_action.usecases.repo_config import find_config, load_repo_config
 #: The action's `command` input: what each command takes from the inputs.
 ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("--mode", "--pairs"),
-    "validate": (),
-    "test": ("--benchmark", "--registry"),
+    "validate": ("--config",),
+    "test": ("--benchmark", "--registry", "--config"),
     "package": (),
     "publish": ("--tag",),
     "submit": ("--registry", "--config"),
