@@ -33,15 +33,12 @@ GOAL = 10
 
 
 def commands(numbers: dict[str, list[int]], report: Path) -> list[tuple[str, list[str]]]:
+    verify = ["registry", "verify", "--pr", str(numbers["submissions"][0]), "--registry", REG]
     return [
         ("benchmark ls", ["benchmark", "ls", "--registry", REG]),
         ("mlcube ls", ["mlcube", "ls", "--registry", REG]),
         ("association ls", ["association", "ls", "--registry", REG]),
-        (
-            "registry verify (submission)",
-            ["registry", "verify", "--pr", str(numbers["submissions"][0]), "--registry", REG]
-            + ["--report", str(report)],
-        ),
+        ("registry verify (submission)", [*verify, "--report", str(report)]),
     ]
 
 

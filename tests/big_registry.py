@@ -140,7 +140,9 @@ def registry_files(n: int) -> dict[str, bytes | str]:
     return files
 
 
-def open_request(gh: Any, client: Any, login: str, branch: str, files: dict[str, str], body: str) -> int:
+def open_request(
+    gh: Any, client: Any, login: str, branch: str, files: dict[str, str], body: str
+) -> int:
     """A pull request from `login`'s fork adding `files`; its number."""
     fork = f"{login}/{REG.split('/')[1]}"
     try:
@@ -173,7 +175,14 @@ def build(gh: Any, n: int, requests: int = 2) -> dict[str, Any]:
         body = f"Submission.\n<!-- medperf-action:submission mlcube={new} -->\n"
         text = yaml.safe_dump(mlcube_doc(new, owner, web=gh.web_url))  # nothing leaves 127.0.0.1
         submissions.append(
-            open_request(gh, clients[owner], owner, f"medperf/submit/{new}", {f"mlcubes/{new}.yaml": text}, body)
+            open_request(
+                gh,
+                clients[owner],
+                owner,
+                f"medperf/submit/{new}",
+                {f"mlcubes/{new}.yaml": text},
+                body,
+            )
         )
         # a new request for a registered cube of this owner (its approval is older)
         target = cube_id(k) if k < n else new

@@ -933,7 +933,6 @@ class GitHubServer:
             if h.command != "HEAD":
                 shutil.copyfileobj(f, h.wfile, CHUNK)
 
-
     def _codeload(self, h: _Handler, path: str, query: str) -> None:
         """A repository's archive at a ref (resolved now, as codeload does); a private
         repository's only with the token of a link the API gave out."""
@@ -943,8 +942,10 @@ class GitHubServer:
         body = None
         with self.lock:
             repo = self.world.repo(m["owner"], m["repo"]) if m else None
-            if m and repo is not None and (
-                not repo.private or self.archive_tokens.get(token) == repo.key
+            if (
+                m
+                and repo is not None
+                and (not repo.private or self.archive_tokens.get(token) == repo.key)
             ):
                 sha = api.resolve(self.world, repo, urllib.parse.unquote(m["ref"]))
                 body = None if sha is None else self.archive(repo.full_name, sha)

@@ -7,9 +7,9 @@ is run again by the registry, in the sandboxed containers, with the benchmark an
 mlcube from the default branch, and every reported metric is compared with the re-run's
 within the registry's tolerance. The execution summary, which the PR shows and an
 approval commits, must agree with the reported result (`checks.summary_problems`).
-Everything is read from one commit of the default branch, and a re-run that passed
-reports the pin of each cube it ran (`domain.registry.pins`): an entry that does not pin
-its assets and image by hash is never run.
+Everything is read from one commit of the default branch (its cached snapshot), and a
+re-run that passed reports the pin of each cube it ran (`domain.registry.pins`): an entry
+that does not pin its assets and image by hash is never run.
 
 The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`.
 """
@@ -23,12 +23,7 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.adapters.files.download import Progress
 from medperf_action.adapters.github.client import connect
-from medperf_action.adapters.github.contents import (
-    RepoFiles,
-    branch_head,
-    default_branch,
-    repository,
-)
+from medperf_action.adapters.github.contents import RepoFiles, default_branch, repository
 from medperf_action.adapters.github.pulls import changed_files, read_pull
 from medperf_action.domain.metrics import compare
 from medperf_action.domain.registry.config import RegistryConfig
@@ -39,7 +34,7 @@ from medperf_action.errors import MedperfError
 from medperf_action.text import Log, now_iso, silent
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
-from medperf_action.usecases.registries import list_requests
+from medperf_action.usecases.registries import list_requests, snapshot_of
 from medperf_action.usecases.registry.checks import (
     Check,
     check_assets,
@@ -142,8 +137,9 @@ def verify(
     state = read_pull(repo, pr)
     req = analyse(changed_files(repo, state), state.base_ref, default)
     # One state of the default branch for every check and the re-run, so the pins the
-    # report records are those of the cubes that ran.
-    base = Registry(RepoFiles(repo, branch_head(repo, default)))
+    # report records are those of the cubes that ran: its commit's snapshot (one call when
+    # cached, two when not, at any registry size).
+    base = Registry(snapshot_of(repo, default, shown_as_commit=True))
     result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
     if req.kind == "other":
         result.checks.append(Check("request", False, "; ".join(req.problems)))
