@@ -141,43 +141,45 @@ def registry_files(n: int) -> dict[str, bytes | str]:
 
 
 def open_request(
-    gh: Any, client: Any, login: str, branch: str, files: dict[str, str], body: str
+    gh: Any, client: Any, reg: str, login: str, branch: str, files: dict[str, str], body: str
 ) -> int:
-    """A pull request from `login`'s fork adding `files`; its number."""
-    fork = f"{login}/{REG.split('/')[1]}"
+    """A pull request to `reg` from `login`'s fork adding `files`; its number."""
+    fork = f"{login}/{reg.split('/')[1]}"
     try:
         gh.repo(fork)
     except KeyError:
-        gh.fork(REG, login)
-    gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(REG).refs["refs/heads/main"]
+        gh.fork(reg, login)
+    gh.repo(fork).refs[f"refs/heads/{branch}"] = gh.repo(reg).refs["refs/heads/main"]
     gh.commit(fork, files, branch=branch, author=login)
-    pull = client.get_repo(REG).create_pull(
+    pull = client.get_repo(reg).create_pull(
         base="main", head=f"{login}:{branch}", title="request", body=body
     )
     return int(pull.number)
 
 
-def build(gh: Any, n: int, requests: int = 2) -> dict[str, Any]:
-    """The registry with `n` entries, and `requests` open submissions plus as many open
-    association requests (labelled pending). Returns the users' tokens and the PR numbers.
-    """
+def build(gh: Any, n: int, requests: int = 2, reg: str = REG) -> dict[str, Any]:
+    """The registry `reg` with `n` entries, and `requests` open submissions plus as many
+    open association requests (labelled pending). Returns the users' tokens and the PR
+    numbers."""
     tokens = {u: gh.add_user(u) for u in ("carol", *OWNERS)}
     clients = {u: gh.github(t) for u, t in tokens.items()}
     gh.add_org("mlcommons", {"carol": "member"})
-    gh.create_repo(REG, registry_files(n))
-    gh.add_team("mlcommons", "committee", ["carol"], {REG: "push"})
-    registry = clients["carol"].get_repo(REG)
+    gh.create_repo(reg, registry_files(n))
+    gh.add_team("mlcommons", "committee", ["carol"], {reg: "push"})
+    registry = clients["carol"].get_repo(reg)
     registry.create_label(PENDING, "ededed")
     submissions, associations = [], []
     for k in range(requests):
         owner = OWNERS[k % len(OWNERS)]
         new = f"new-{k:02d}"
         body = f"Submission.\n<!-- medperf-action:submission mlcube={new} -->\n"
-        text = yaml.safe_dump(mlcube_doc(new, owner, web=gh.web_url))  # nothing leaves 127.0.0.1
+        # its asset on the test server: nothing leaves 127.0.0.1
+        text = yaml.safe_dump(mlcube_doc(new, owner, web=gh.web_url))
         submissions.append(
             open_request(
                 gh,
                 clients[owner],
+                reg,
                 owner,
                 f"medperf/submit/{new}",
                 {f"mlcubes/{new}.yaml": text},
@@ -191,6 +193,7 @@ def build(gh: Any, n: int, requests: int = 2) -> dict[str, Any]:
         number = open_request(
             gh,
             clients[owner],
+            reg,
             owner,
             f"medperf/associate/{BENCH}/{target}/2",
             {f"associations/{BENCH}/{target}.yaml": text},

@@ -30,7 +30,7 @@ from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.pins import pins_for
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import MedperfError
+from medperf_action.errors import DownloadError, GitHubError, MedperfError
 from medperf_action.text import Log, now_iso, silent
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
@@ -136,11 +136,17 @@ def verify(
     default = default_branch(repo)
     state = read_pull(repo, pr)
     req = analyse(changed_files(repo, state), state.base_ref, default)
+    result = Verification(registry, pr, state.head_sha, state.author, req)
     # One state of the default branch for every check and the re-run, so the pins the
     # report records are those of the cubes that ran: its commit's snapshot (one call when
     # cached, two when not, at any registry size).
-    base = Registry(snapshot_of(repo, default, shown_as_commit=True))
-    result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
+    try:
+        base = Registry(snapshot_of(repo, default, shown_as_commit=True))
+    except (GitHubError, DownloadError) as exc:
+        why = f"the default branch {default} could not be read: {exc}"
+        result.checks.append(Check("registry", False, why))
+        return result
+    result.config = base.config()
     if req.kind == "other":
         result.checks.append(Check("request", False, "; ".join(req.problems)))
         return result
