@@ -230,6 +230,10 @@ class DownloadError(InfrastructureError):
     """A download failed (connection, HTTP error, a file that cannot be read)."""
 
 
+class SnapshotMismatch(DownloadError):
+    """A repository's archive whose files are not the tree of the commit it was asked for."""
+
+
 class DiskError(InfrastructureError):
     """A file or folder the tool needs could not be read or written."""
 

@@ -561,8 +561,9 @@ class Scenario:
 
 
 @pytest.fixture
-def world(github_server, monkeypatch) -> Scenario:
+def world(github_server, monkeypatch, tmp_path) -> Scenario:
     monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path / "cache"))  # the snapshots
     monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
     for name in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "MEDPERF_REGISTRY", "GITHUB_REPOSITORY"):
         monkeypatch.delenv(name, raising=False)
@@ -640,18 +641,20 @@ def test_association_ls_github(world: Scenario):
         ],
         ["other-bench", "alice-a", "APPROVED", "alice", stamp(12), "-", "-", SHOWN],
     ]
-    # one PR listing, one read per file, nothing per PR
+    # the files as one snapshot of the commit, one PR listing, nothing per file or per PR
     assert gh.calls == {
         "repos/get": 1,  # the default branch
+        "repos/get-commit": 1,  # its commit now
+        "repos/download-tarball-archive": 1,  # that commit's files, once
         "pulls/list": 1,
-        # registry.yaml, associations/, 2 folders, 3 files; mlcubes/ and the 2 registered
-        # mlcubes with requests (alice-a, bob-b), whose owners alone make requests for them
-        "repos/get-content": 1 + 1 + 2 + 3 + 1 + 2,
     }
-    assert gh.api_calls == 12
+    assert gh.api_calls == 4
+    gh.reset_counters()
 
     code, out, _ = run(association, "--registry", REG, "--format", "json", "--mlcube", "bob-d")
     assert code == 0
+    # the same commit: its snapshot is read from the cache
+    assert gh.calls == {"repos/get": 1, "repos/get-commit": 1, "pulls/list": 1}
     assert json.loads(out) == {
         "registry": f"{REG}@main",
         "associations": [
@@ -712,11 +715,10 @@ def test_association_ls_github_filters_and_mine(world: Scenario):
         ("breast-cancer", "bob-d", "PENDING"),
         ("breast-cancer", "dave-x", "PENDING"),  # awaiting the registry's verification
     ]
-    # only the files a PR competes with are read: alice-e (it has an old rejection);
-    # breast-cancer/alice-a and other-bench/alice-a cannot be PENDING and are not read;
-    # mlcubes/ and the owners of alice-a and bob-b are
-    assert gh.calls["repos/get-content"] == 1 + 1 + 2 + 1 + 1 + 2
-    assert gh.api_calls == 10
+    # every file from one snapshot, whatever the filters read of it
+    assert gh.calls["repos/download-tarball-archive"] == 1
+    assert "repos/get-content" not in gh.calls
+    assert gh.api_calls == 4
 
     assert pairs("--status", "REJECTED") == [("breast-cancer", "alice-c", "REJECTED")]
     assert pairs("--benchmark", "other-bench") == [("other-bench", "alice-a", "APPROVED")]
@@ -796,9 +798,15 @@ def test_mlcube_ls_github(world: Scenario):
         ],
         ["dave-bad", "-", "dave", "-", f"PENDING (PR #{n['s3']})", "-"],
     ]
-    # repo, PR listing, mlcubes/ and its 6 files, and one read per open submission (3)
-    assert gh.calls == {"repos/get": 1, "pulls/list": 1, "repos/get-content": 1 + 6 + 3}
-    assert gh.api_calls == 12
+    # repo, commit, snapshot, PR listing, and one read per open submission at its head (3)
+    assert gh.calls == {
+        "repos/get": 1,
+        "repos/get-commit": 1,
+        "repos/download-tarball-archive": 1,
+        "pulls/list": 1,
+        "repos/get-content": 3,
+    }
+    assert gh.api_calls == 7
 
     gh.reset_counters()
     env = {"GITHUB_TOKEN": world.tokens["alice"]}
@@ -827,7 +835,8 @@ def test_mlcube_ls_github(world: Scenario):
         "problem": None,
     }
     assert gh.calls["users/get-authenticated"] == 1
-    assert gh.api_calls == 13
+    assert "repos/download-tarball-archive" not in gh.calls  # the commit did not move
+    assert gh.api_calls == 7
 
     code, out, _ = run(mlcube, "--registry", REG, "--owner", "dave", "--format", "json")
     (bad,) = json.loads(out)["mlcubes"]
@@ -847,7 +856,7 @@ def test_benchmark_ls_github(world: Scenario):
         ("other-bench", "PENDING", "DEVELOPMENT"),
     ]
     # @main: no need to ask for the default branch
-    assert gh.calls == {"repos/get-content": 3}
+    assert gh.calls == {"repos/get-commit": 1, "repos/download-tarball-archive": 1}
     code, out, _ = run(benchmark, "--registry", REG)
     assert lines(out)[2] == [
         "other-bench",
@@ -892,9 +901,13 @@ def test_many_pull_requests_are_paginated(world: Scenario):
     found = json.loads(out)["associations"]
     assert len(found) == 150 and {a["status"] for a in found} == {"PENDING"}
     assert found[0]["mlcube"] == "cube-000" and found[-1]["mlcube"] == "cube-149"
-    # registry.yaml, associations/ (there is none) and mlcubes/ (no cube-NNN is registered,
-    # so no owner to read) are the only reads
-    assert gh.calls == {"repos/get": 1, "pulls/list": 2, "repos/get-content": 3}
+    # two pages of PRs; the files, whatever they are, in one snapshot
+    assert gh.calls == {
+        "repos/get": 1,
+        "repos/get-commit": 1,
+        "repos/download-tarball-archive": 1,
+        "pulls/list": 2,
+    }
 
 
 def test_private_registry_without_token_is_a_clear_error(github_server, monkeypatch):

@@ -694,16 +694,18 @@ def test_webhook_examples_are_the_pinned_package() -> None:
 def test_github_failing_on_the_default_branch_is_a_failed_check_in_a_report(
     world: World,
 ) -> None:
-    """verify still writes its report when GitHub fails to give it a registry file: the
-    rules check fails and says why, and nothing is re-run."""
+    """verify still writes its report when GitHub fails to give it the registry's default
+    branch (its snapshot): a failed check that says why, and nothing else is checked or
+    re-run."""
     w, gh = world, world.gh
     number = open_request(w)
-    gh.inject("GET", r"/contents/benchmarks/", "status", count=50, status=502)
+    gh.inject("GET", r"/tarball/", "status", count=50, status=502)
     code, _, stderr, doc = verify(w, number)
     assert code == 1 and doc and not doc["passed"], stderr
     checks = {c["name"]: c for c in doc["checks"]}
-    assert not checks["rules"]["passed"] and "502" in checks["rules"]["detail"]
-    assert not checks["rerun"]["passed"] and checks["rerun"]["detail"].startswith("not run")
+    assert list(checks) == ["registry"]
+    assert "could not be read" in checks["registry"]["detail"]
+    assert "502" in checks["registry"]["detail"]
 
 
 def test_a_metric_without_a_name_is_reported_not_a_crash() -> None:

@@ -109,7 +109,7 @@ def open_view(location: str, token: str | None = None) -> RegistryView:
         return RegistryView(open_registry(location))
     gh = connect(token, anonymous=True)
     gh.per_page = 100  # the PR listing in as few pages as GitHub allows
-    return RegistryView(open_registry(location, client=gh), gh)
+    return RegistryView(open_registry(location, client=gh, snapshot=True), gh)
 
 
 def current_user(token: str | None = None) -> str:

@@ -382,6 +382,17 @@ def get_commit(ctx: Ctx) -> Reply:
     return Reply(200, ctx.render.commit(repo, ctx.world.git.commits[sha]))
 
 
+def download_tarball(ctx: Ctx) -> Reply:
+    """302 to the repository's tar archive at the ref, as GitHub answers: the archive is
+    served elsewhere (codeload.github.com there, `server.archive_url` here), the ref is
+    resolved when it is downloaded, and a private repository's link carries a token."""
+    repo = ctx.repo()
+    ref = urllib.parse.unquote(ctx.param("ref"))
+    if resolve(ctx.world, repo, ref) is None:
+        raise not_found()
+    return Reply(302, None, {"Location": ctx.server.archive_url(repo, ref)})
+
+
 def compare(ctx: Ctx) -> Reply:
     """BASE...HEAD: the commits HEAD has that BASE has not, and the files changed since
     their merge base (what a pull request shows). A side is a branch, tag or SHA of this
@@ -1093,6 +1104,7 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "repos/compare-commits-with-basehead": compare,
     "repos/get-branch": get_branch,
     "repos/get-content": get_content,
+    "repos/download-tarball-archive": download_tarball,
     "repos/create-or-update-file-contents": put_content,
     "repos/create-release": create_release,
     "repos/list-releases": list_releases,

@@ -6,6 +6,9 @@ GitHub Enterprise lays it out:
 * downloads     http://127.0.0.1:PORT/{owner}/{repo}/releases/download/{tag}/{name}
                 (redirects, as on GitHub, to where the bytes are kept:
                 http://127.0.0.1:PORT/api/storage/release-assets/{id}/{name})
+* archives      http://127.0.0.1:PORT/_codeload/{owner}/{repo}/legacy.tar.gz/{ref}[?token=]
+                (where GET /repos/{owner}/{repo}/tarball/{ref} redirects, as GitHub
+                redirects to codeload.github.com: a gzipped tar in `git archive`'s layout)
 
 Routing uses the paths of GitHub's OpenAPI description (contract.py), so a request the
 description does not know is both a 404 and a contract violation.
@@ -16,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import io
 import json
 import re
 import shutil
 import socket
+import tarfile
 import tempfile
 import threading
 import time
@@ -44,6 +49,10 @@ UPLOADS_PREFIX = "/api/uploads"
 STORAGE_PREFIX = "/api/storage/release-assets/"
 DOWNLOAD = re.compile(
     r"\A/(?P<owner>[^/]+)/(?P<repo>[^/]+)/releases/download/(?P<tag>.+)/(?P<name>[^/]+)\Z"
+)
+CODELOAD_PREFIX = "/_codeload/"
+CODELOAD = re.compile(
+    r"\A/_codeload/(?P<owner>[^/]+)/(?P<repo>[^/]+)/legacy\.tar\.gz/(?P<ref>.+)\Z"
 )
 CHUNK = 1 << 20
 FAULT_KINDS = ("status", "rate_limit", "drop", "drop_after", "starter", "then")
@@ -164,6 +173,8 @@ class GitHubServer:
         self.violations: list[str] = []
         self.faults: list[Fault] = []
         self.corruptions: dict[str, Corruption] = {}
+        #: The tokens of the archive links given out for private repositories.
+        self.archive_tokens: dict[str, str] = {}
         self._rate_used: Counter[str] = Counter()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -374,6 +385,51 @@ class GitHubServer:
             git = self.world.git
             return {p: git.blobs[b] for p, b in git.files(sha).items()}
 
+    def archive_url(self, repo: Repo, ref: str) -> str:
+        """Where GET .../tarball/{ref} redirects; a private repository's link carries a
+        token of its own, as GitHub's does."""
+        url = f"{self.web_url}/_codeload/{repo.full_name}/legacy.tar.gz/"
+        url += urllib.parse.quote(ref, safe="")
+        if repo.private:
+            token = uuid.uuid4().hex
+            self.archive_tokens[token] = repo.key
+            url += f"?token={token}"
+        return url
+
+    def archive(self, full_name: str, sha: str) -> bytes:
+        """The commit's files as `git archive --prefix=OWNER-REPO-SHA7/` gzips them, the
+        way GitHub serves a tarball: a pax global header whose comment is the commit SHA,
+        each folder before its contents, modes 0775/0664, the commit's time, owner root."""
+        repo = self.repo(full_name)
+        git = self.world.git
+        commit = git.commits[sha]
+        prefix = f"{repo.owner}-{repo.name}-{sha[:7]}/"
+        moment = int(commit.committer.date.timestamp())
+
+        def info(name: str, kind: bytes, size: int = 0) -> tarfile.TarInfo:
+            entry = tarfile.TarInfo(prefix + name)
+            entry.type, entry.size, entry.mtime = kind, size, moment
+            entry.mode = 0o775 if kind == tarfile.DIRTYPE else 0o664
+            entry.uname = entry.gname = "root"
+            return entry
+
+        buffer = io.BytesIO()
+        with tarfile.open(
+            fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": sha}
+        ) as tar:
+            tar.addfile(info("", tarfile.DIRTYPE))
+            made: set[str] = set()
+            for path, blob in sorted(git.files(sha).items()):
+                parts = path.split("/")
+                for depth in range(1, len(parts)):
+                    folder = "/".join(parts[:depth]) + "/"
+                    if folder not in made:
+                        made.add(folder)
+                        tar.addfile(info(folder, tarfile.DIRTYPE))
+                data = git.blobs[blob]
+                tar.addfile(info(path, tarfile.REGTYPE, len(data)), io.BytesIO(data))
+        return buffer.getvalue()
+
     def storage_url(self, asset: Any) -> str:
         return f"{self.web_url}{STORAGE_PREFIX}{asset.id}/{urllib.parse.quote(asset.name)}"
 
@@ -482,6 +538,8 @@ class GitHubServer:
                 self._api(h, path, parsed.query)
             elif path.startswith(STORAGE_PREFIX):
                 self._storage(h, path)
+            elif path.startswith(CODELOAD_PREFIX):
+                self._codeload(h, path, parsed.query)
             elif DOWNLOAD.match(path):
                 self._download(h, path)
             else:
@@ -874,6 +932,40 @@ class GitHubServer:
             h.end_headers()
             if h.command != "HEAD":
                 shutil.copyfileobj(f, h.wfile, CHUNK)
+
+    def _codeload(self, h: _Handler, path: str, query: str) -> None:
+        """A repository's archive at a ref (resolved now, as codeload does); a private
+        repository's only with the token of a link the API gave out."""
+        self._drain(h)
+        m = CODELOAD.match(path)
+        token = (urllib.parse.parse_qs(query).get("token") or [""])[-1]
+        body = None
+        with self.lock:
+            repo = self.world.repo(m["owner"], m["repo"]) if m else None
+            if (
+                m
+                and repo is not None
+                and (not repo.private or self.archive_tokens.get(token) == repo.key)
+            ):
+                sha = api.resolve(self.world, repo, urllib.parse.unquote(m["ref"]))
+                body = None if sha is None else self.archive(repo.full_name, sha)
+        fault = self._take_fault(h.command, path, None)
+        if fault is not None and fault.kind in ("drop", "drop_after"):
+            self._log(h.command, path, 0, None, fault.kind)
+            self._drop(h, partial=False)
+        if fault is not None:
+            self._log(h.command, path, fault.status, None, fault.kind)
+            self._send(h, fault.status, b"", {})
+            return
+        if body is None:
+            self._log(h.command, path, 404, None, None)
+            self._send(h, 404, b"Not Found", {"Content-Type": "text/plain"})
+            return
+        self._log(h.command, path, 200, None, None)
+        name = f"{m['owner']}-{m['repo']}.tar.gz" if m else "archive.tar.gz"
+        headers = {"Content-Type": "application/x-gzip"}
+        headers["Content-Disposition"] = f"attachment; filename={name}"
+        self._send(h, 200, body, headers)
 
 
 def _reason(status: int) -> str:

@@ -1,4 +1,5 @@
-"""A repository's files at one ref, read through the contents API, and commits of one file."""
+"""A repository's files at one ref, read through the contents API, and commits of one file;
+the commit a ref names and where GitHub serves that commit's archive (for snapshots)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,30 @@ def default_branch(repo: Repository) -> str:
     return str(call(f"read {repo.full_name}", lambda: repo.default_branch))
 
 
-def branch_head(repo: Repository, branch: str) -> str:
-    """The commit SHA `branch` points at now: a fixed ref to read one state of it."""
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    tree: str  # the SHA of the commit's root tree
+
+
+def commit_of(repo: Repository, ref: str) -> CommitInfo:
+    """The commit a branch, tag or SHA names now, with its tree's SHA: one call."""
+
+    def ask() -> CommitInfo:
+        # raw_data: the answer itself (a lazy Commit takes its `sha` from the URL, the ref)
+        data = repo.get_commit(ref).raw_data
+        return CommitInfo(str(data["sha"]), str(data["commit"]["tree"]["sha"]))
+
+    return call(f"find the commit of {ref} in {repo.full_name}", ask)
+
+
+def archive_link(repo: Repository, sha: str) -> str:
+    """Where GitHub serves the tarball of commit `sha` (GET .../tarball/{sha} answers 302
+    to it; a private repository's link carries a short-lived token): one call."""
     return str(
         call(
-            f"read the branch {branch} of {repo.full_name}",
-            lambda: repo.get_branch(branch).commit.sha,
+            f"find the archive of {repo.full_name}@{sha[:12]}",
+            lambda: repo.get_archive_link("tarball", sha),
         )
     )
 

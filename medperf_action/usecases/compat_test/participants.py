@@ -49,9 +49,12 @@ class Participant:
 
     @property
     def label(self) -> str:
-        """The registry id, else the MLCube's folder name (short, unlike its `name`)."""
+        """The cube's one name in the header, the progress lines, the task table and the
+        summary: its registry id when known, else its manifest's `name`, else its folder."""
         if self.id:
             return self.id
+        if self.cube.name:
+            return self.cube.name
         root = self.cube.root
         return root.parent.name if root.name == "mlcube" else root.name
 

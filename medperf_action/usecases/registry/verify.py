@@ -7,9 +7,9 @@ is run again by the registry, in the sandboxed containers, with the benchmark an
 mlcube from the default branch, and every reported metric is compared with the re-run's
 within the registry's tolerance. The execution summary, which the PR shows and an
 approval commits, must agree with the reported result (`checks.summary_problems`).
-Everything is read from one commit of the default branch, and a re-run that passed
-reports the pin of each cube it ran (`domain.registry.pins`): an entry that does not pin
-its assets and image by hash is never run.
+Everything is read from one commit of the default branch (its cached snapshot), and a
+re-run that passed reports the pin of each cube it ran (`domain.registry.pins`): an entry
+that does not pin its assets and image by hash is never run.
 
 The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`.
 """
@@ -23,23 +23,18 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.adapters.files.download import Progress
 from medperf_action.adapters.github.client import connect
-from medperf_action.adapters.github.contents import (
-    RepoFiles,
-    branch_head,
-    default_branch,
-    repository,
-)
+from medperf_action.adapters.github.contents import RepoFiles, default_branch, repository
 from medperf_action.adapters.github.pulls import changed_files, read_pull
 from medperf_action.domain.metrics import compare
 from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.pins import pins_for
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import MedperfError
+from medperf_action.errors import DownloadError, GitHubError, MedperfError
 from medperf_action.text import Log, now_iso, silent
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
-from medperf_action.usecases.registries import list_requests
+from medperf_action.usecases.registries import list_requests, snapshot_of
 from medperf_action.usecases.registry.checks import (
     Check,
     check_assets,
@@ -141,10 +136,17 @@ def verify(
     default = default_branch(repo)
     state = read_pull(repo, pr)
     req = analyse(changed_files(repo, state), state.base_ref, default)
+    result = Verification(registry, pr, state.head_sha, state.author, req)
     # One state of the default branch for every check and the re-run, so the pins the
-    # report records are those of the cubes that ran.
-    base = Registry(RepoFiles(repo, branch_head(repo, default)))
-    result = Verification(registry, pr, state.head_sha, state.author, req, config=base.config())
+    # report records are those of the cubes that ran: its commit's snapshot (one call when
+    # cached, two when not, at any registry size).
+    try:
+        base = Registry(snapshot_of(repo, default, shown_as_commit=True))
+    except (GitHubError, DownloadError) as exc:
+        why = f"the default branch {default} could not be read: {exc}"
+        result.checks.append(Check("registry", False, why))
+        return result
+    result.config = base.config()
     if req.kind == "other":
         result.checks.append(Check("request", False, "; ".join(req.problems)))
         return result
