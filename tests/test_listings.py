@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from big_registry import mlcube_doc
 from click.testing import CliRunner
 
 from medperf_action.cli import main
@@ -144,25 +145,8 @@ def association_file(
 
 
 def mlcube_file(mlcube_id: str, owner: str, name: str | None = None, tag: str = "v1.0.0") -> str:
-    doc = {
-        "id": mlcube_id,
-        "name": name or f"Model {mlcube_id}",
-        "owner": owner,
-        "role": "model",
-        "state": "OPERATION",
-        "source": {
-            "repository": f"{owner}/{mlcube_id}",
-            "ref": f"refs/tags/{tag}",
-            "commit": "c" * 40,
-        },
-        "assets": {
-            "mlcube": {
-                "url": f"https://github.com/{owner}/{mlcube_id}/releases/download/{tag}/mlcube.yaml",
-                "sha256": HEX64,
-            }
-        },
-        "image": {"reference": f"ghcr.io/{owner}/{mlcube_id}@sha256:{HEX64}"},
-    }
+    doc = mlcube_doc(mlcube_id, owner, tag)
+    doc["name"] = name or doc["name"]
     return yaml.safe_dump(doc, sort_keys=False)
 
 
