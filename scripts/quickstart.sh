@@ -13,5 +13,5 @@ exec .venv/bin/medperf-action test \
   --registry examples/registry \
   --benchmark breast-cancer \
   --model examples/model \
-  --model-id breast-cancer-centroid \
+  --mlcube-id breast-cancer-centroid \
   "$@"
