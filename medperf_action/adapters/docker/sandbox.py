@@ -331,6 +331,7 @@ def run_task(
             timeout_s=timeout_s,
             oom_killed=watched.oom_killed,
             log_path=log_path,
+            memory=spec.memory,
         )
     return RunResult(0, watched.duration_s, log_path, pump.snapshot())
 
