@@ -144,6 +144,7 @@ def _load_archive(p: Participant, parts: dict[str, Participant], opts: Options) 
         cache=opts.cache,
         name=f"{p.label} image",
         progress=opts.progress,
+        log=opts.log,
         **opts.fetch_limits(p.archive.get("size")),
     )
     layout = archive_layout(Path(got.path))
