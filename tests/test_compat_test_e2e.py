@@ -474,16 +474,23 @@ def test_a_silent_task_shows_a_heartbeat(cache: Path, tmp_path: Path) -> None:
 
 
 def test_a_failed_test_under_actions_is_an_error_annotation_naming_the_kept_log(
-    cache: Path, tmp_path: Path
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "results"
+    """Under Actions, `test` keeps its results in medperf-results/BENCHMARK (the folder the
+    reusable workflow uploads), and a failure is an ::error naming the log there."""
+    cube = _misbehaving(tmp_path, mode="exit3")
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         main,
-        [*TEST_ARGS, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--output", str(out)],
+        [*TEST_ARGS, "--model", str(cube)],
         env={"MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": "true"},
     )
     assert result.exit_code == 3
     error = next(line for line in result.stderr.splitlines() if line.startswith("::error"))
     assert "infer' failed with exit code 3" in error
-    assert f"full log: {out / 'logs' / 'candidate-infer.log'}" in error
+    log = Path("medperf-results", "breast-cancer", "logs", "candidate-infer.log")
+    assert f"full log: {log}" in error
+    assert "giving up on purpose" in (tmp_path / log).read_text()
     assert not any(line.startswith("error: ") for line in result.stderr.splitlines())
+    workflow = (REPO / ".github" / "workflows" / "model-repo.yml").read_text()
+    assert "path: medperf-results/" in workflow

@@ -9,6 +9,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import out
+from medperf_action.settings import in_actions
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import (
@@ -18,6 +19,8 @@ from medperf_action.usecases.compat_test.report import (
 )
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
+#: Where `test` writes under GitHub Actions without --output (as `run` does).
+RESULTS_FOLDER = Path("medperf-results")
 
 
 @click.command("test")
@@ -59,7 +62,9 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    help="Write results.yaml, summary.json and the task logs here.",
+    help="Write results.yaml, summary.json, the task logs, both models' predictions and each "
+    "task's docker run command here (under GitHub Actions, default "
+    "medperf-results/BENCHMARK, the folder the reusable workflow uploads).",
 )
 @click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")
 @click.option("--no-cache", is_flag=True, help="Run every step, and store nothing.")
@@ -97,6 +102,8 @@ def test_command(
     evaluator scores both. Exit codes: 0 the workflow ran, 1 invalid input, 3 a cube
     failed, 4 Docker or the network failed, 2 usage.
     """
+    if output is None and in_actions():  # a failure's log, inside the uploaded folder
+        output = RESULTS_FOLDER / (benchmark or "test")
     opts = Options(
         model=model,
         model_id=model_id,
