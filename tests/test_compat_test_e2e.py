@@ -254,7 +254,10 @@ def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: 
     assert "overwritten" not in (data / "data.csv").read_text()
 
 
-def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path) -> None:
+def test_usage_errors_and_actions_outputs_on_failure(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # under Actions, test writes ./medperf-results
     runner = CliRunner()
     result = runner.invoke(
         main, ["test", "--model", str(EXAMPLES / "model")], env={"MEDPERF_ACTION_CACHE": str(cache)}
