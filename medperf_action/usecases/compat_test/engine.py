@@ -1,10 +1,12 @@
 """The compatibility test: the benchmark's workflow on its demo data, in real containers.
 
 demo dataset (fetched, hash-checked, safely extracted) -> prepare -> sanity_check and
-statistics -> infer (candidate and reference model) -> evaluate (both), the independent
-steps side by side (`StepRunner`, cached step by step). The execution summary records the
-benchmark, the cubes and their image digests, input hashes, the metrics of the candidate
-and the reference, per-task times and exit codes, and the tool's version.
+statistics -> infer (candidate and reference model) -> evaluate (both), as a graph of jobs
+(`graph`): the image checks and the demo data at once, each step as soon as its inputs and
+its image are there, the critical path (prepare -> infer -> evaluate) first, at most
+--jobs at a time (`StepRunner` runs each step, cached step by step). The execution summary
+records the benchmark, the cubes and their image digests, input hashes, the metrics of the
+candidate and the reference, per-task times and exit codes, and the tool's version.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import functools
 import shutil
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from medperf_action.interrupts import cancellable
 from medperf_action.settings import cache_dir
 from medperf_action.text import now_iso
 from medperf_action.usecases.compat_test.dataset import dataset_source, fetch_dataset
-from medperf_action.usecases.compat_test.graph import Job, run_graph
+from medperf_action.usecases.compat_test.graph import Job, Workers, run_graph
 from medperf_action.usecases.compat_test.images import Source, image_groups, resolve_group
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant, resolve_participants
@@ -87,11 +88,11 @@ def run_workflow(opts: Options) -> Outcome:
     run.parts = resolve_participants(opts, benchmark, registry, cache)
     source, sha = dataset_source(opts, benchmark, registry)
     run.dataset = {"source": source, "sha256": sha or "0" * 64}
-    with cancellable(run.runner.cancel), ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+    with cancellable(run.runner.cancel), Workers(opts.jobs) as workers:
         try:
-            return run.execute(source, sha, pool)
+            return run.execute(source, sha, workers)
         except BaseException:
-            run.runner.cancel()  # before the pool waits for its workers
+            run.runner.cancel()  # before leaving waits for the workers
             if opts.output is not None:
                 write_failure(
                     opts.output,
@@ -117,8 +118,8 @@ class _Run:
         self.dataset: dict[str, Any] = {}
         self.predictions: dict[str, Path] = {}  # each model's, once it has inferred
 
-    def execute(self, source: str, sha: str | None, pool: ThreadPoolExecutor) -> Outcome:
-        results, failed = run_graph(pool, self._jobs(source, sha))
+    def execute(self, source: str, sha: str | None, workers: Workers) -> Outcome:
+        results, failed = run_graph(workers, self._jobs(source, sha))
         if failed:
             raise _blame(failed, set(results), self.parts, self.opts)
         metrics_out = main_output(self.parts["evaluator"].cube, "evaluate", file=True)

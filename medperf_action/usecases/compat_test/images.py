@@ -13,7 +13,6 @@ hostile archive cannot move a name that a benchmark cube or a base image stands 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,24 +75,6 @@ def resolve_group(
     ready = _resolve(parts[keys[0]], source, parts, opts)
     for key in keys:
         parts[key] = parts[key].with_image(ready.image_id, ready.digest)
-
-
-def prepare_images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor) -> None:
-    """Give the participants (in place) their image IDs and digests, each source once.
-    When one image fails, those that are ready still carry theirs (for the summary of the
-    failed run)."""
-    futures = [
-        pool.submit(resolve_group, parts, source, keys, opts)
-        for source, keys in image_groups(parts)
-    ]
-    failed: list[BaseException] = []
-    for future in futures:
-        try:
-            future.result()
-        except BaseException as exc:  # the others finish first, so their images count
-            failed.append(exc)
-    if failed:
-        raise failed[0]
 
 
 def _check_names(parts: dict[str, Participant], sources: dict[str, Source]) -> None:
