@@ -395,6 +395,7 @@ def test_predictions_the_evaluator_cannot_read_are_blamed_on_the_candidate(
     )
     assert code == 3, stderr
     assert "the metrics cube could not read the candidate's predictions" in stderr
+    assert "cube 'breast-cancer-metrics', task 'evaluate (candidate)' failed" in stderr
     assert "breast-cancer-metrics failed on the predictions of misbehaving" in stderr
     assert "though it scored those of the reference model breast-cancer-lr" in stderr
     assert f"full log: {out / 'logs' / 'evaluator-evaluate-candidate.log'}" in stderr
@@ -490,7 +491,7 @@ def test_a_failed_test_under_actions_is_an_error_annotation_naming_the_kept_log(
     )
     assert result.exit_code == 3
     error = next(line for line in result.stderr.splitlines() if line.startswith("::error"))
-    assert "infer' failed with exit code 3" in error
+    assert "task 'infer (candidate)' failed with exit code 3" in error
     log = Path("medperf-results", "breast-cancer", "logs", "candidate-infer.log")
     assert f"full log: {log}" in error
     assert "giving up on purpose" in (tmp_path / log).read_text()

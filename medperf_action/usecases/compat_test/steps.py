@@ -232,6 +232,7 @@ class StepRunner:
             record["exit_code"] = exc.task_exit_code
         kept = self._keep_failed_log(step.log_name, work / "log.txt")
         if isinstance(exc, TaskFailed):  # the message points at the log that stays
+            exc.task = step.title.removeprefix(f"{step.who.label} ")  # "evaluate (candidate)"
             exc.kept_log(kept or exc.log_path, self.opts.memory)
         with self.lock:
             if step.log_name in self.commands:
