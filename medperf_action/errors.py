@@ -162,6 +162,7 @@ class TaskFailed(CubeFailed):
         timeout_s: float | None = None,
         oom_killed: bool = False,
         log_path: Path | None = None,
+        memory: str | None = None,
     ) -> None:
         self.cube = cube
         self.task = task
@@ -171,18 +172,25 @@ class TaskFailed(CubeFailed):
         self.timeout_s = timeout_s
         self.oom_killed = oom_killed
         self.log_path = log_path
+        self.memory = memory  # the container's memory limit, to name it on exit 137
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        limit = f" of {self.memory}" if self.memory else ""
         if self.timed_out:
-            limit = f" of {self.timeout_s:g} s" if self.timeout_s is not None else ""
-            what = f"ran past its time limit{limit} and was stopped"
+            time_limit = f" of {self.timeout_s:g} s" if self.timeout_s is not None else ""
+            what = f"ran past its time limit{time_limit} and was stopped"
         elif self.oom_killed:
-            what = f"ran out of memory and was killed (exit code {self.task_exit_code})"
+            what = (
+                f"ran out of memory (exit code {self.task_exit_code}): Docker reports it "
+                f"killed at its memory limit{limit} (OOMKilled); --memory raises the limit"
+            )
         elif self.task_exit_code == 137:
             what = (
-                "was killed (exit code 137, SIGKILL): it ran out of memory, or something "
-                "outside the run stopped its container"
+                "was killed (exit code 137, SIGKILL), and Docker does not report it out of "
+                f"memory (OOMKilled is false; its limit{limit} was not hit): something "
+                "outside the run killed its container (docker kill or stop, the host's "
+                "out-of-memory killer, a runner shutting down)"
             )
         elif self.task_exit_code == 143:
             what = "was terminated (exit code 143, SIGTERM) by something outside the run"
@@ -198,14 +206,21 @@ class TaskFailed(CubeFailed):
             lines.append(f"full log: {self.log_path}")
         return "\n".join(lines)
 
-    def kept_log(self, path: Path) -> None:
-        """Point the message at the copy of the log that stays after the run."""
+    def kept_log(self, path: Path | None, memory: str | None = None) -> None:
+        """Point the message at the copy of the log that stays after the run (and name
+        the container's memory limit)."""
         self.log_path = path
+        self.memory = memory or self.memory
         self.args = (self.describe(),)
 
 
 class TaskMisbehaved(CubeFailed):
     """A task exited 0 but did not write what it must (an output, valid metrics)."""
+
+
+class PredictionsRejected(CubeFailed):
+    """The metrics cube failed on the candidate's predictions, though it scored the
+    reference model's: the candidate's output is what it could not read."""
 
 
 # --------------------------------------------------------------------------- infrastructure

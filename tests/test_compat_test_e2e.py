@@ -189,7 +189,9 @@ def _misbehaving(tmp_path: Path, name: str = "misbehaving", **params: str) -> Pa
     manifest = cube / "mlcube" / "mlcube.yaml"
     text = manifest.read_text()
     assert "medperf-action-test/misbehaving:0.1.0" in text
-    manifest.write_text(text.replace("medperf-action-test/misbehaving:0.1.0", MISBEHAVING_IMAGE))
+    text = text.replace("medperf-action-test/misbehaving:0.1.0", MISBEHAVING_IMAGE)
+    # Its manifest's name is the one name it goes by (no registry id): the cube's own.
+    manifest.write_text(text.replace("name: Misbehaving model", f"name: {name}", 1))
     text = "".join(f"{k}: {v}\n" for k, v in params.items())
     (cube / "mlcube" / "workspace" / "parameters.yaml").write_text(text)
     return cube
@@ -254,7 +256,10 @@ def test_model_cannot_reach_network_nor_change_its_input(cache: Path, tmp_path: 
     assert "overwritten" not in (data / "data.csv").read_text()
 
 
-def test_usage_errors_and_actions_outputs_on_failure(cache: Path, tmp_path: Path) -> None:
+def test_usage_errors_and_actions_outputs_on_failure(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # under Actions, test writes ./medperf-results
     runner = CliRunner()
     result = runner.invoke(
         main, ["test", "--model", str(EXAMPLES / "model")], env={"MEDPERF_ACTION_CACHE": str(cache)}
@@ -378,3 +383,124 @@ def test_cancelling_removes_containers_started_in_worker_threads(
         )
         == []
     )
+
+
+# ---------------------------------------------------------------- whose fault a failure is
+
+
+def test_predictions_the_evaluator_cannot_read_are_blamed_on_the_candidate(
+    cache: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, _, stderr = run_test(
+        cache, "--model", str(_misbehaving(tmp_path, mode="garbage")), "--output", str(out)
+    )
+    assert code == 3, stderr
+    assert "the metrics cube could not read the candidate's predictions" in stderr
+    assert "cube 'breast-cancer-metrics', task 'evaluate (candidate)' failed" in stderr
+    assert "breast-cancer-metrics failed on the predictions of misbehaving" in stderr
+    assert "though it scored those of the reference model breast-cancer-lr" in stderr
+    assert f"full log: {out / 'logs' / 'evaluator-evaluate-candidate.log'}" in stderr
+    # Both models' predictions are kept, to compare, and the failed command to re-run.
+    assert "not,a number" in (out / "predictions" / "candidate" / "predictions.csv").read_text()
+    assert (
+        "case_id,probability" in (out / "predictions" / "reference" / "predictions.csv").read_text()
+    )
+    commands = json.loads((out / "commands.json").read_text())
+    failed = commands["evaluator-evaluate-candidate"]
+    assert (
+        failed["exit_code"] != 0 and failed["step"] == "breast-cancer-metrics evaluate (candidate)"
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is False
+
+
+def test_output_keeps_predictions_and_commands_that_rerun_by_hand(
+    cache: Path, tmp_path: Path, docker_client
+) -> None:
+    out = tmp_path / "out"
+    code, _, stderr = run_test(cache, "--model", str(EXAMPLES / "model"), "--output", str(out))
+    assert code == 0, stderr
+    commands = json.loads((out / "commands.json").read_text())
+    assert sorted(commands) == [
+        "candidate-infer",
+        "data_preparator-prepare",
+        "data_preparator-sanity_check",
+        "data_preparator-statistics",
+        "evaluator-evaluate-candidate",
+        "evaluator-evaluate-reference_model",
+        "reference_model-infer",
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    infer = commands["candidate-infer"]
+    assert infer["image_id"] == summary["cubes"]["candidate"]["image_id"]
+    assert infer["create"]["network_mode"] == "none" and infer["create"]["read_only"] is True
+    assert {"--network", "none", "--read-only", "--cap-drop", infer["image_id"]} <= set(
+        infer["argv"]
+    )
+    kept = (out / "predictions" / "candidate" / "predictions.csv").read_text()
+    # The candidate's infer, from commands.sh as a person would run it, predicts the same.
+    script = (out / "commands.sh").read_text()
+    head = script.split("\n\n# ")[0]
+    # no registry id: the candidate goes by its manifest's name, here as everywhere
+    name = summary["cubes"]["candidate"]["name"]
+    assert name == "Breast cancer (WDBC) nearest-centroid classifier"
+    assert {t["cube"] for t in summary["tasks"] if t["role"] == "candidate"} == {name}
+    block = next(b for b in script.split("\n\n# ")[1:] if b.startswith(f"{name} infer (candidate)"))
+    rerun = tmp_path / "rerun"
+    result = subprocess.run(
+        ["sh", "-c", head + "\n# " + block],
+        env={**os.environ, "RERUN": str(rerun)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        rerun / "candidate-infer" / "outputs" / "output_path" / "predictions.csv"
+    ).read_text() == kept
+    assert docker_client.containers.list(all=True, filters=OURS) == []
+
+
+def test_a_silent_task_shows_a_heartbeat(cache: Path, tmp_path: Path) -> None:
+    from medperf_action.usecases.compat_test.engine import run_workflow
+    from medperf_action.usecases.compat_test.options import Options
+
+    lines: list[str] = []
+    opts = Options(
+        model=_misbehaving(tmp_path, mode="sleep", seconds="2"),
+        registry=str(EXAMPLES / "registry"),
+        benchmark="breast-cancer",
+        cache=cache,
+        log=lines.append,
+        heartbeat_s=0.2,
+    )
+    run_workflow(opts)
+    beats = [line for line in lines if line.startswith("still running: ")]
+    assert "still running: misbehaving infer (candidate), 1 s" in beats
+    # Only the tasks that ran get them (the data preparator's steps were cached).
+    assert not [line for line in beats if "breast-cancer-prep" in line]
+    assert "[misbehaving infer (candidate)] running" in lines
+    assert "[breast-cancer-metrics evaluate (reference)] cached" in " ".join(lines)
+
+
+def test_a_failed_test_under_actions_is_an_error_annotation_naming_the_kept_log(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under Actions, `test` keeps its results in medperf-results/BENCHMARK (the folder the
+    reusable workflow uploads), and a failure is an ::error naming the log there."""
+    cube = _misbehaving(tmp_path, mode="exit3")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [*TEST_ARGS, "--model", str(cube)],
+        env={"MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": "true"},
+    )
+    assert result.exit_code == 3
+    error = next(line for line in result.stderr.splitlines() if line.startswith("::error"))
+    assert "task 'infer (candidate)' failed with exit code 3" in error
+    log = Path("medperf-results", "breast-cancer", "logs", "candidate-infer.log")
+    assert f"full log: {log}" in error
+    assert "giving up on purpose" in (tmp_path / log).read_text()
+    assert not any(line.startswith("error: ") for line in result.stderr.splitlines())
+    workflow = (REPO / ".github" / "workflows" / "model-repo.yml").read_text()
+    assert "path: medperf-results/" in workflow

@@ -458,10 +458,40 @@ def test_the_suite_cleans_up_its_own_containers_only(client, base_id: str) -> No
 
 
 def test_a_task_killed_from_outside_or_out_of_memory_is_explained() -> None:
-    killed = TaskFailed("cube", "infer", 137, False, ["working"])
-    assert "exit code 137, SIGKILL" in str(killed) and "out of memory" in str(killed)
-    assert "something outside the run stopped" in str(killed)
+    killed = TaskFailed("cube", "infer", 137, False, ["working"], memory="2g")
+    assert "exit code 137, SIGKILL" in str(killed)
+    assert "Docker does not report it out of memory (OOMKilled is false" in str(killed)
+    assert "its limit of 2g was not hit" in str(killed)
+    assert "something outside the run killed its container" in str(killed)
+    oom = TaskFailed("cube", "infer", 137, False, [], oom_killed=True, memory="96m")
+    assert "ran out of memory (exit code 137): Docker reports it" in str(oom)
+    assert "memory limit of 96m (OOMKilled); --memory raises the limit" in str(oom)
     assert "terminated (exit code 143, SIGTERM)" in str(TaskFailed("c", "t", 143, False, []))
+
+
+def test_a_task_killed_from_outside_says_docker_did_not_see_it_run_out_of_memory(
+    client, base_id: str
+) -> None:
+    """`docker kill` of a running task: exit 137, and the message says it was not memory."""
+    name = f"killed-{uuid.uuid4().hex[:8]}"
+
+    def kill_when_started() -> None:
+        for _ in range(200):
+            found = client.containers.list(filters={"label": f"org.medperf-action.cube={name}"})
+            if found:
+                found[0].kill()
+                return
+            time.sleep(0.05)
+
+    import threading
+
+    killer = threading.Thread(target=kill_when_started)
+    killer.start()
+    with pytest.raises(TaskFailed) as info:
+        _run(base_id, "import time\nprint('up', flush=True)\ntime.sleep(60)", cube=name)
+    killer.join()
+    assert info.value.task_exit_code == 137 and not info.value.oom_killed
+    assert "Docker does not report it out of memory" in str(info.value)
 
 
 # ---------------------------------------------------------------- what a task may cost
@@ -473,8 +503,8 @@ def test_a_task_past_its_memory_limit_is_killed_and_said_so(base_id: str) -> Non
     hog = "x = bytearray(400 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); print('alive')"
     with pytest.raises(TaskFailed) as info:
         _run(base_id, hog, memory="96m")
-    assert info.value.oom_killed or info.value.task_exit_code == 137
-    assert "out of memory" in str(info.value)
+    assert info.value.oom_killed and info.value.task_exit_code == 137
+    assert "Docker reports it killed at its memory limit of 96m (OOMKilled)" in str(info.value)
 
 
 def test_the_root_file_system_is_read_only_and_tmp_is_not(base_id: str) -> None:

@@ -649,3 +649,51 @@ def test_an_untrusted_source_is_fetched_only_over_https(
             fetch(source, None, cache=cache, secure=True)
     monkeypatch.setenv("MEDPERF_ACTION_INSECURE_HOSTS", "127.0.0.1")
     assert fetch(server.url("/a"), None, cache=cache, secure=True).sha256 == sha(b"a")
+
+
+def test_http_retries_say_so_and_dns_or_refused_fail_at_once(server: Server, cache: Path) -> None:
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+
+    lines: list[str] = []
+    server.routes["/r"] = [
+        Reply(status=503, body=b"busy", headers={"Retry-After": "0"}),
+        Reply(status=502, body=b"busy"),
+        Reply(body=b"finally"),
+    ]
+    session = make_session(retries=5, backoff_factor=0.0, log=lines.append, label="demo dataset")
+    got = fetch(server.url("/r"), sha(b"finally"), cache=cache, session=session)
+    assert got.path.read_bytes() == b"finally"
+    assert lines == [
+        "demo dataset: retrying (1/5) after HTTP 503",
+        "demo dataset: retrying (2/5) after HTTP 502",
+    ]
+    # A refused connection: one attempt, no retry, said plainly.
+    lines.clear()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError, match="the connection was refused") as info:
+        fetch(f"http://127.0.0.1:{port}/x", None, cache=cache, session=session)
+    assert lines == [] and "not retried" in str(info.value)
+    # A name that does not resolve fails at once too (the error as urllib3 raises it).
+    retry = session.get_adapter("http://x").max_retries
+    dns = NameResolutionError("nowhere.invalid", None, socket.gaierror(-2, "Name unknown"))  # type: ignore[arg-type]
+    with pytest.raises(MaxRetryError):
+        retry.increment("GET", "/x", error=dns)
+    refused = NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )  # type: ignore[arg-type]
+    with pytest.raises(MaxRetryError):
+        retry.increment("GET", "/x", error=refused)
+    assert lines == []
+    session.close()
+
+
+def test_fetch_says_when_it_retries(server: Server, cache: Path) -> None:
+    lines: list[str] = []
+    server.routes["/f"] = [
+        Reply(status=503, body=b"busy", headers={"Retry-After": "0"}),
+        Reply(body=b"ok"),
+    ]
+    fetch(server.url("/f"), sha(b"ok"), cache=cache, name="model image", log=lines.append)
+    assert lines == ["model image: retrying (1/5) after HTTP 503"]

@@ -324,3 +324,46 @@ def test_participants_naming_one_image_must_be_one_image(tmp_path: Path) -> None
     same = Participant("reference_model", "r", c, image="bench/metrics:1", build=False)
     parts = {"reference_model": same, "evaluator": evaluator}
     _check_names(parts, {k: source_of(p) for k, p in parts.items()})  # one image: fine
+
+
+def test_the_run_graph_starts_jobs_by_priority_as_their_needs_are_met() -> None:
+    """One slot: the order jobs run in is their priority among those ready; a failed job's
+    dependants never run, and after a failure only `after_failure` jobs start."""
+    from medperf_action.usecases.compat_test.graph import Job, Workers, run_graph
+
+    ran: list[str] = []
+
+    def job(name: str, *needs: str, fail: bool = False, again: bool = False) -> Job:
+        def run(done: dict) -> str:
+            assert all(n in done for n in needs)  # it sees what it needs
+            ran.append(name)
+            if fail:
+                raise RuntimeError(name)
+            return name
+
+        return Job(needs, run, again)
+
+    jobs = {
+        "prepare": job("prepare"),
+        "infer": job("infer", "prepare"),
+        "evaluate": job("evaluate", "infer"),
+        "sanity": job("sanity", "prepare"),
+    }
+    with Workers(1) as workers:
+        results, failed = run_graph(workers, jobs)
+    assert ran == ["prepare", "infer", "evaluate", "sanity"] and not failed
+    assert results == {name: name for name in jobs}
+
+    ran.clear()
+    jobs = {
+        "prepare": job("prepare"),
+        "infer candidate": job("infer candidate", "prepare", fail=True),
+        "evaluate candidate": job("evaluate candidate", "infer candidate"),
+        "infer reference": job("infer reference", "prepare", again=True),
+        "evaluate reference": job("evaluate reference", "infer reference", again=True),
+        "sanity": job("sanity", "prepare"),
+    }
+    with Workers(1) as workers:
+        results, failed = run_graph(workers, jobs)
+    assert ran == ["prepare", "infer candidate", "infer reference", "evaluate reference"]
+    assert list(failed) == ["infer candidate"] and "sanity" not in results

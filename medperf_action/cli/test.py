@@ -10,6 +10,7 @@ from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import out
 from medperf_action.errors import UsageError
+from medperf_action.settings import in_actions
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import (
@@ -20,6 +21,8 @@ from medperf_action.usecases.compat_test.report import (
 from medperf_action.usecases.repo_config import repo_defaults
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
+#: Where `test` writes under GitHub Actions without --output (as `run` does).
+RESULTS_FOLDER = Path("medperf-results")
 
 
 @click.command("test")
@@ -61,7 +64,9 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    help="Write results.yaml, summary.json and the task logs here.",
+    help="Write results.yaml, summary.json, the task logs, both models' predictions and each "
+    "task's docker run command here (under GitHub Actions, default "
+    "medperf-results/BENCHMARK, the folder the reusable workflow uploads).",
 )
 @click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")
 @click.option("--no-cache", is_flag=True, help="Run every step, and store nothing.")
@@ -104,12 +109,15 @@ def test_command(
     repo = repo_defaults(config)
     if model is None and mlcube_id is None and repo.mlcube_dir is not None:
         model = _repository_mlcube(repo.mlcube_dir)
+    benchmark = repo.benchmark(benchmark_id)
+    if output is None and in_actions():  # a failure's log, inside the uploaded folder
+        output = RESULTS_FOLDER / (benchmark or "test")
     opts = Options(
         model=model,
         model_id=mlcube_id or repo.mlcube_id,
         registry=repo.registry(registry),
         registry_token=token,
-        benchmark=repo.benchmark(benchmark_id),
+        benchmark=benchmark,
         data_preparator=data_preparator,
         evaluator=evaluator,
         reference_model=reference_model,

@@ -365,6 +365,7 @@ def run_task(
             timeout_s=timeout_s,
             oom_killed=watched.oom_killed,
             log_path=log_path,
+            memory=spec.memory,
         )
     return RunResult(0, watched.duration_s, log_path, pump.snapshot())
 
@@ -380,7 +381,7 @@ def _watch(box: Sandbox, pump: LogPump, timeout_s: float) -> _Watched:
             box.kill()
             exit_code, _ = box.wait(30)
         pump.join(timeout=10)
-        oom_killed = box.oom_killed()
+        oom_killed = exit_code != 0 and box.oom_killed()  # one look-up less when it passed
     return _Watched(exit_code, timed_out, oom_killed, time.monotonic() - started)
 
 

@@ -47,9 +47,14 @@ from medperf_action.errors import (
     InvalidInput,
 )
 from medperf_action.settings import cache_dir, insecure_hosts
+from medperf_action.text import Log
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     import requests
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
 
 CHUNK_SIZE = 1 << 20
 HTTP_RETRIES = 5
@@ -97,19 +102,44 @@ def normalise_digest(sha256: str | None) -> str | None:
 
 
 def make_session(
-    *, retries: int = HTTP_RETRIES, backoff_factor: float = HTTP_BACKOFF_FACTOR
+    *,
+    retries: int = HTTP_RETRIES,
+    backoff_factor: float = HTTP_BACKOFF_FACTOR,
+    log: Log | None = None,
+    label: str = "download",
 ) -> requests.Session:
-    """A requests session that retries connection errors, 429 and 5xx with back-off.
+    """A requests session that retries network errors, 429 and 5xx with back-off, saying
+    so to `log` ("LABEL: retrying (2/5) after HTTP 503").
 
-    ``Retry-After`` is honoured on 429 and 503 (capped at MAX_RETRY_AFTER_SECONDS).
+    ``Retry-After`` is honoured on 429 and 503 (capped at MAX_RETRY_AFTER_SECONDS). A
+    host name that does not resolve and a refused connection fail at once: waiting does
+    not mend a wrong URL or a server that is not there.
     """
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
 
     class _CappedRetry(Retry):
         def parse_retry_after(self, retry_after: str) -> float:
             return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER_SECONDS)
+
+        def increment(
+            self,
+            method: str | None = None,
+            url: str | None = None,
+            response: BaseHTTPResponse | None = None,
+            error: Exception | None = None,
+            _pool: ConnectionPool | None = None,
+            _stacktrace: TracebackType | None = None,
+        ) -> _CappedRetry:
+            if error is not None and fails_fast(error):
+                raise MaxRetryError(_pool, url or "", error) from error  # type: ignore[arg-type]
+            new = super().increment(method, url, response, error, _pool, _stacktrace)
+            if log is not None:
+                why = f"HTTP {response.status}" if response is not None else _retry_reason(error)
+                log(f"{label}: retrying ({len(new.history)}/{retries}) after {why}")
+            return new
 
     retry = _CappedRetry(
         total=retries,
@@ -129,6 +159,32 @@ def make_session(
     return session
 
 
+def fails_fast(error: BaseException) -> bool:
+    """A network error that retrying will not mend: the host name does not resolve
+    (DNS), or the host refused the connection (nothing listens there)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    if isinstance(error, NameResolutionError):
+        return True
+    if not isinstance(error, NewConnectionError):
+        return False
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(error)
+
+
+def _retry_reason(error: BaseException | None) -> str:
+    """A network error, briefly, for "retrying after …"."""
+    from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+
+    if isinstance(error, ConnectTimeoutError):
+        return "a connection time-out"
+    if isinstance(error, ReadTimeoutError):
+        return "a read time-out"
+    if isinstance(error, ProtocolError):
+        return "the connection was cut"
+    return type(error).__name__ if error is not None else "an error"
+
+
 def fetch(
     source: str,
     sha256: str | None,
@@ -140,6 +196,7 @@ def fetch(
     headers: Mapping[str, str] | None = None,
     max_bytes: int | None = None,
     secure: bool = False,
+    log: Log | None = None,
 ) -> Fetched:
     """Fetch ``source`` (http(s) URL, ``file://`` URL or local path) and verify its SHA-256.
 
@@ -147,7 +204,7 @@ def fetch(
     otherwise the content is downloaded, hashed while written, and raises
     :class:`HashMismatch` (leaving nothing in the cache) unless the digest matches. With
     ``sha256=None`` the content is downloaded (always) and its digest is returned.
-    ``progress`` is told of every MiB of an HTTP download.
+    ``progress`` is told of every MiB of an HTTP download, ``log`` of every retry.
 
     For an untrusted source: ``max_bytes`` stops a download as soon as it is exceeded
     (and refuses one whose Content-Length already says so); ``secure`` takes only https
@@ -167,7 +224,7 @@ def fetch(
     if secure:
         _check_secure(source, scheme, label)
     if scheme in ("http", "https"):
-        http = _Http(session, headers, progress, max_bytes)
+        http = _Http(session, headers, progress, max_bytes, log)
         return _fetch_http(source, expected, blobs, label, http)
     if scheme == "file":
         return _verify_local(_file_url_to_path(source), expected, label)
@@ -198,6 +255,7 @@ class _Http:
     headers: Mapping[str, str] | None
     progress: Progress | None
     max_bytes: int | None
+    log: Log | None = None
 
 
 def _file_url_to_path(url: str) -> Path:
@@ -224,7 +282,7 @@ def _fetch_http(url: str, expected: str | None, blob_dir: Path, label: str, how:
         blob_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DiskError(f"cannot create cache directory {blob_dir}: {exc}") from exc
-    http = make_session() if how.session is None else how.session
+    http = make_session(log=how.log, label=label) if how.session is None else how.session
     try:
         tmp, actual = _download(url, blob_dir, label, how, http)
     finally:
@@ -286,6 +344,10 @@ def _download(
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
+        if how.log is not None:
+            how.log(
+                f"{label}: retrying ({attempt}/{STREAM_ATTEMPTS - 1}) after the download was cut"
+            )
         time.sleep(HTTP_BACKOFF_FACTOR * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -330,6 +392,15 @@ def _describe(exc: BaseException) -> str:
     reason: BaseException = exc
     while reason.args and isinstance(reason.args[0], BaseException):
         reason = reason.args[0]
+    found = getattr(reason, "reason", None)
+    if isinstance(found, BaseException) and fails_fast(found):
+        reason = found
+    if fails_fast(reason):
+        from urllib3.exceptions import NameResolutionError
+
+        if isinstance(reason, NameResolutionError):
+            return "the host name does not resolve (DNS); check the URL (not retried)"
+        return "the connection was refused: nothing listens there (not retried)"
     reason_text = getattr(reason, "reason", None)
     text = str(reason_text or reason) or type(reason).__name__
     return _redact_urls_in(text)

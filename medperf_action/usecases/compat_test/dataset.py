@@ -38,6 +38,7 @@ def fetch_dataset(
         cache=cache,
         name="demo dataset",
         progress=opts.progress,
+        log=opts.log,
         **opts.fetch_limits(),
     )
     if sha256 is None:

@@ -1,10 +1,12 @@
 """The compatibility test: the benchmark's workflow on its demo data, in real containers.
 
 demo dataset (fetched, hash-checked, safely extracted) -> prepare -> sanity_check and
-statistics -> infer (candidate and reference model) -> evaluate (both), the independent
-steps side by side (`StepRunner`, cached step by step). The execution summary records the
-benchmark, the cubes and their image digests, input hashes, the metrics of the candidate
-and the reference, per-task times and exit codes, and the tool's version.
+statistics -> infer (candidate and reference model) -> evaluate (both), as a graph of jobs
+(`graph`): the image checks and the demo data at once, each step as soon as its inputs and
+its image are there, the critical path (prepare -> infer -> evaluate) first, at most
+--jobs at a time (`StepRunner` runs each step, cached step by step). The execution summary
+records the benchmark, the cubes and their image digests, input hashes, the metrics of the
+candidate and the reference, per-task times and exit codes, and the tool's version.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import functools
 import shutil
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +22,22 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.yamldoc import load_file
-from medperf_action.errors import TaskMisbehaved, UsageError, YamlError
+from medperf_action.errors import PredictionsRejected, TaskMisbehaved, UsageError, YamlError
 from medperf_action.interrupts import cancellable
 from medperf_action.settings import cache_dir
 from medperf_action.text import now_iso
 from medperf_action.usecases.compat_test.dataset import dataset_source, fetch_dataset
-from medperf_action.usecases.compat_test.images import prepare_images
+from medperf_action.usecases.compat_test.graph import Job, Workers, run_graph
+from medperf_action.usecases.compat_test.images import Source, image_groups, resolve_group
 from medperf_action.usecases.compat_test.options import Options
-from medperf_action.usecases.compat_test.participants import (
-    ROLE_OF,
-    Participant,
-    resolve_participants,
-)
-from medperf_action.usecases.compat_test.report import write_failure, write_output
+from medperf_action.usecases.compat_test.participants import Participant, resolve_participants
+from medperf_action.usecases.compat_test.report import Kept, write_failure, write_output
 from medperf_action.usecases.compat_test.steps import StepResult, StepRunner, main_output
 from medperf_action.usecases.registries import open_registry
 
 TASK_ORDER = ("prepare", "sanity_check", "statistics", "infer", "evaluate")
 SUBJECT_ORDER = (None, "candidate", "reference_model")
+SUBJECTS = ("candidate", "reference_model")
 
 
 @dataclass
@@ -90,13 +88,17 @@ def run_workflow(opts: Options) -> Outcome:
     run.parts = resolve_participants(opts, benchmark, registry, cache)
     source, sha = dataset_source(opts, benchmark, registry)
     run.dataset = {"source": source, "sha256": sha or "0" * 64}
-    with cancellable(run.runner.cancel), ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+    with cancellable(run.runner.cancel), Workers(opts.jobs) as workers:
         try:
-            return run.execute(source, sha, pool)
+            return run.execute(source, sha, workers)
         except BaseException:
-            run.runner.cancel()  # before the pool waits for its workers
+            run.runner.cancel()  # before leaving waits for the workers
             if opts.output is not None:
-                write_failure(opts.output, run.summary(False, None), dict(run.runner.logs))
+                write_failure(
+                    opts.output,
+                    run.summary(False, None),
+                    Kept(dict(run.runner.logs), run.predictions, run.runner.commands),
+                )
             raise
         finally:
             shutil.rmtree(run.runner.scratch, ignore_errors=True)
@@ -114,29 +116,81 @@ class _Run:
         self.registry_description = "(command line)"
         self.parts: dict[str, Participant] = {}
         self.dataset: dict[str, Any] = {}
+        self.predictions: dict[str, Path] = {}  # each model's, once it has inferred
 
-    def execute(self, source: str, sha: str | None, pool: ThreadPoolExecutor) -> Outcome:
-        fetched, data_path, labels_path = fetch_dataset(source, sha, self.cache, self.opts)
-        self.dataset["sha256"] = fetched.sha256
-        prepare_images(self.parts, self.opts, pool)
-        outcome = _steps(self.runner, self.parts, data_path, labels_path, pool)
+    def execute(self, source: str, sha: str | None, workers: Workers) -> Outcome:
+        results, failed = run_graph(workers, self._jobs(source, sha))
+        if failed:
+            raise _blame(failed, set(results), self.parts, self.opts)
+        metrics_out = main_output(self.parts["evaluator"].cube, "evaluate", file=True)
+        metrics = {k: results[f"evaluate {k}"].outputs[metrics_out] for k in SUBJECTS}
+        outcome = Outcome({}, metrics, {}, results["statistics"].outputs.get("output_path"))
         outcome.summary = self.summary(
             True,
             {
-                "candidate": _metrics(outcome.results["candidate"]),
-                "reference": _metrics(outcome.results["reference_model"]),
+                "candidate": _metrics(metrics["candidate"]),
+                "reference": _metrics(metrics["reference_model"]),
             },
         )
         outcome.logs = dict(self.runner.logs)
         if self.opts.output is not None:
+            kept = Kept(outcome.logs, self.predictions, self.runner.commands)
             write_output(
-                self.opts.output,
-                outcome.summary,
-                outcome.results,
-                outcome.logs,
-                outcome.statistics,
+                self.opts.output, outcome.summary, outcome.results, kept, outcome.statistics
             )
         return outcome
+
+    def _jobs(self, source: str, sha: str | None) -> dict[str, Job]:
+        """The run's jobs, by priority: the critical path (prepare -> infer -> evaluate)
+        first; each starts as soon as its inputs and its image are there."""
+        parts, runner = self.parts, self.runner
+        jobs = {"dataset": Job((), lambda done: self._dataset(source, sha))}
+        image_of: dict[str, str] = {}
+        for i, (image, keys) in enumerate(image_groups(parts)):
+            jobs[f"image {i}"] = Job((), functools.partial(self._image, image, keys))
+            image_of.update({key: f"image {i}" for key in keys})
+        prep, ev = parts["data_preparator"], parts["evaluator"]
+
+        def prepare(done: dict[str, Any]) -> StepResult:
+            data_path, labels_path = done["dataset"]
+            given = {"data_path": data_path, "labels_path": labels_path}
+            return runner.run(parts["data_preparator"], "prepare", given)
+
+        def infer(key: str, done: dict[str, Any]) -> StepResult:
+            data = done["prepare"].outputs["output_path"]
+            result = runner.run(parts[key], "infer", {"data_path": data}, key)
+            self.predictions[key] = result.outputs[
+                main_output(parts[key].cube, "infer", file=False)
+            ]
+            return result
+
+        def evaluate(key: str, done: dict[str, Any]) -> StepResult:
+            given = {"predictions": self.predictions[key], "labels": _labels(done["prepare"])}
+            return runner.run(parts["evaluator"], "evaluate", given, key)
+
+        def prep_task(task: str, done: dict[str, Any]) -> StepResult:
+            return runner.run(parts["data_preparator"], task, _common(done["prepare"]))
+
+        jobs["prepare"] = Job(("dataset", image_of[prep.key]), prepare)
+        for key in SUBJECTS:
+            again = key != "candidate"  # the reference tells whose fault a failure is
+            jobs[f"infer {key}"] = Job(
+                ("prepare", image_of[key]), functools.partial(infer, key), again
+            )
+            jobs[f"evaluate {key}"] = Job(
+                (f"infer {key}", image_of[ev.key]), functools.partial(evaluate, key), again
+            )
+        for task in ("sanity_check", "statistics"):
+            jobs[task] = Job(("prepare", image_of[prep.key]), functools.partial(prep_task, task))
+        return jobs
+
+    def _dataset(self, source: str, sha: str | None) -> tuple[Path, Path]:
+        fetched, data_path, labels_path = fetch_dataset(source, sha, self.cache, self.opts)
+        self.dataset["sha256"] = fetched.sha256
+        return data_path, labels_path
+
+    def _image(self, image: Source, keys: list[str], done: dict[str, Any]) -> None:
+        resolve_group(self.parts, image, keys, self.opts)
 
     def summary(self, passed: bool, metrics: dict[str, Any] | None) -> dict[str, Any]:
         return {
@@ -172,56 +226,36 @@ def _metrics(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parallel(
-    pool: ThreadPoolExecutor, jobs: dict[str, Callable[[], StepResult]]
-) -> dict[str, StepResult]:
-    futures: dict[str, Future[StepResult]] = {name: pool.submit(fn) for name, fn in jobs.items()}
-    done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
-    failed = [f.exception() for f in futures.values() if f in done and f.exception() is not None]
-    if failed:
-        wait(futures.values())  # let the others finish, so their containers are gone too
-        raise failed[0]  # type: ignore[misc]
-    return {name: f.result() for name, f in futures.items()}
+def _labels(prepared: StepResult) -> Path:
+    return prepared.outputs.get("output_labels_path", prepared.outputs["output_path"])
 
 
-def _steps(
-    runner: StepRunner,
+def _common(prepared: StepResult) -> dict[str, Path]:
+    """The inputs of sanity_check and statistics: the prepared data (and metadata)."""
+    common = {"data_path": prepared.outputs["output_path"], "labels_path": _labels(prepared)}
+    if "metadata_path" in prepared.outputs:
+        common["metadata_path"] = prepared.outputs["metadata_path"]
+    return common
+
+
+def _blame(
+    failed: dict[str, BaseException],
+    succeeded: set[str],
     parts: dict[str, Participant],
-    data_path: Path,
-    labels_path: Path,
-    pool: ThreadPoolExecutor,
-) -> Outcome:
-    prep, cand, ref, ev = (parts[k] for k in ROLE_OF)
-    prepared = runner.run(prep, "prepare", {"data_path": data_path, "labels_path": labels_path})
-    data = prepared.outputs["output_path"]
-    labels = prepared.outputs.get("output_labels_path", data)
-    extra = (
-        {"metadata_path": prepared.outputs["metadata_path"]}
-        if "metadata_path" in prepared.outputs
-        else {}
-    )
-    common = {"data_path": data, "labels_path": labels, **extra}
-    stage = _parallel(
-        pool,
-        {
-            "sanity": lambda: runner.run(prep, "sanity_check", common),
-            "stats": lambda: runner.run(prep, "statistics", common),
-            "candidate": lambda: runner.run(cand, "infer", {"data_path": data}, "candidate"),
-            "reference_model": lambda: runner.run(
-                ref, "infer", {"data_path": data}, "reference_model"
-            ),
-        },
-    )
-
-    def evaluate(key: str) -> StepResult:
-        who = parts[key]
-        preds = stage[key].outputs[main_output(who.cube, "infer", file=False)]
-        return runner.run(ev, "evaluate", {"predictions": preds, "labels": labels}, key)
-
-    evaluated = _parallel(
-        pool, {k: functools.partial(evaluate, k) for k in ("candidate", "reference_model")}
-    )
-    metrics_out = main_output(ev.cube, "evaluate", file=True)
-    results = {k: evaluated[k].outputs[metrics_out] for k in evaluated}
-    stats_out = stage["stats"].outputs.get("output_path")
-    return Outcome({}, results, {}, stats_out)
+    opts: Options,
+) -> BaseException:
+    """The error to report, saying whose fault it is: when the metrics cube failed on the
+    candidate's predictions but scored the reference model's, the candidate's."""
+    order = ["dataset", "prepare", "infer candidate", "evaluate candidate"]
+    first = next((failed[n] for n in order if n in failed), next(iter(failed.values())))
+    if first is failed.get("evaluate candidate") and "evaluate reference_model" in succeeded:
+        where = f" (compare the two in {opts.output / 'predictions'})" if opts.output else ""
+        rejected = PredictionsRejected(
+            f"the metrics cube could not read the candidate's predictions: "
+            f"{parts['evaluator'].label} failed on the predictions of {parts['candidate'].label}, "
+            f"though it scored those of the reference model {parts['reference_model'].label}"
+            f"{where}\n{first}"
+        )
+        rejected.__cause__ = first
+        return rejected
+    return first

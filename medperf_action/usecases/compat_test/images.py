@@ -13,15 +13,16 @@ hostile archive cannot move a name that a benchmark cube or a base image stands 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from medperf_action.adapters.docker.images import (
+    CONTEXT_HASH_LABEL,
     archive_layout,
     context_hash,
     ensure_image,
+    inspect,
     load_archive,
 )
 from medperf_action.adapters.files.download import fetch
@@ -62,30 +63,24 @@ def source_of(p: Participant) -> Source:
     return Source("name", p.image_ref)
 
 
-def prepare_images(parts: dict[str, Participant], opts: Options, pool: ThreadPoolExecutor) -> None:
-    """Give the participants (in place) their image IDs and digests, each source once.
-    When one image fails, those that are ready still carry theirs (for the summary of the
-    failed run)."""
+def image_groups(parts: dict[str, Participant]) -> list[tuple[Source, list[str]]]:
+    """The distinct images of the participants (checked: one name, one image), each with
+    the participants that run it, in the workflow's order."""
     sources = {key: source_of(p) for key, p in parts.items()}
     _check_names(parts, sources)
     by_source: dict[Source, list[str]] = {}
     for key, source in sources.items():
         by_source.setdefault(source, []).append(key)
-    futures = {
-        source: pool.submit(_resolve, parts[keys[0]], source, parts, opts)
-        for source, keys in by_source.items()
-    }
-    failed: list[BaseException] = []
-    for source, future in futures.items():
-        try:
-            ready = future.result()
-        except BaseException as exc:  # the others finish first, so their images count
-            failed.append(exc)
-            continue
-        for key in by_source[source]:
-            parts[key] = parts[key].with_image(ready.image_id, ready.digest)
-    if failed:
-        raise failed[0]
+    return list(by_source.items())
+
+
+def resolve_group(
+    parts: dict[str, Participant], source: Source, keys: list[str], opts: Options
+) -> None:
+    """Give the participants of one image (in place) its image ID and digest."""
+    ready = _resolve(parts[keys[0]], source, parts, opts)
+    for key in keys:
+        parts[key] = parts[key].with_image(ready.image_id, ready.digest)
 
 
 def _check_names(parts: dict[str, Participant], sources: dict[str, Source]) -> None:
@@ -114,6 +109,13 @@ def _resolve(p: Participant, source: Source, parts: dict[str, Participant], opts
     if source.kind == "archive-at":
         return Ready(_load_archive(p, parts, opts, {"url": source.key, "sha256": None}), None)
     context = p.cube.build_context if source.kind == "build" else None
+    if context is not None and not opts.no_build:
+        # The context's hash is in the source already: when the image carries it, one
+        # look-up is all (ensure_image would hash the context a second time).
+        found = inspect(p.image_ref)
+        if found is not None and found.label(CONTEXT_HASH_LABEL) == source.key.split("\0")[1]:
+            digest = p.digest or (found.repo_digests[0] if found.repo_digests else None)
+            return Ready(found.id, digest)
     record = ensure_image(
         p.image_ref,
         context,
@@ -154,6 +156,7 @@ def _load_archive(
         cache=opts.cache,
         name=f"{p.label} image",
         progress=opts.progress,
+        log=opts.log,
         **opts.fetch_limits(archive.get("size")),
     )
     layout = archive_layout(Path(got.path))

@@ -11,6 +11,7 @@ from medperf_action.adapters.files.extract import DEFAULT_MAX_TOTAL_BYTES
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.settings import DEFAULT_MEMORY
 from medperf_action.text import Log, silent
+from medperf_action.usecases.compat_test.heartbeat import HEARTBEAT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,5 @@ class Options:
     echo: Log | None = None  # the containers' own log lines
     log: Log = silent  # the tool's progress lines
     progress: Progress | None = None  # downloads
+    #: A task that shows nothing this long gets a "still running" line (0: never).
+    heartbeat_s: float = HEARTBEAT_SECONDS

@@ -135,6 +135,7 @@ def _published_cube(assets: dict[str, Any], cache: Path, opts: Options) -> Path:
             cache=cache,
             name=name,
             progress=opts.progress,
+            log=opts.log,
             **opts.fetch_limits(asset.get("size")),
         ).path
 

@@ -3,11 +3,15 @@ step summary, and the files of `--output`."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medperf_action.adapters.files.atomic import write_json
+from medperf_action.adapters.docker.replay import shell_line
+from medperf_action.adapters.docker.sandbox import SANDBOX_UID
+from medperf_action.adapters.files.atomic import write_json, write_text
 from medperf_action.domain.metrics import flatten
 from medperf_action.text import md, md_code, md_table, table
 
@@ -76,6 +80,20 @@ def failure_markdown(error: BaseException) -> str:
     return f"### MedPerf compatibility test failed\n\n```\n{error}\n```\n"
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What --output keeps besides the results: each task's log, each model's
+    predictions, and each task's container command (`StepRunner.commands`)."""
+
+    logs: dict[str, Path]
+    predictions: dict[str, Path] = field(default_factory=dict)
+    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: The folder each model's predictions are kept in, under --output's predictions/.
+PREDICTIONS_FOLDER = {"candidate": "candidate", "reference_model": "reference"}
+
+
 def _copy_logs(out: Path, logs: dict[str, Path]) -> None:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     for name, log in logs.items():
@@ -84,9 +102,67 @@ def _copy_logs(out: Path, logs: dict[str, Path]) -> None:
             shutil.copyfile(log, target)
 
 
-def write_failure(out: Path, summary: dict[str, Any], logs: dict[str, Path]) -> None:
-    """What is known when a task failed: the logs so far and a summary with passed: false."""
-    _copy_logs(out, logs)
+def _copy_predictions(out: Path, predictions: dict[str, Path]) -> None:
+    for key, found in predictions.items():
+        target = out / "predictions" / PREDICTIONS_FOLDER.get(key, key)
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if found.is_dir():
+            shutil.copytree(found, target)
+        elif found.is_file():
+            target.mkdir()
+            shutil.copyfile(found, target / found.name)
+
+
+def commands_script(commands: dict[str, dict[str, Any]]) -> str:
+    """Each task's container as a `docker run` command, to re-run it by hand: its outputs
+    go to `$RERUN/<task>/` (default ./rerun), its inputs are where the run read them."""
+    lines = [
+        "#!/bin/sh",
+        "# The containers of this compatibility test, one `docker run` per task, as they ran",
+        "# (image ID, arguments, mounts, entrypoint, user, limits). Inputs are read where the",
+        "# run read them (the step cache); outputs go to $RERUN/<task>/ (default ./rerun).",
+        "# Run one by hand to reproduce a failure: copy its lines, or `sh commands.sh`.",
+        "set -e",
+        'mkdir -p "${RERUN:-./rerun}" && RERUN="$(cd "${RERUN:-./rerun}" && pwd)"',
+    ]
+    for name, command in commands.items():
+        rerun = f'"$RERUN/{name}"'
+        ran = str(command.get("outputs_folder") or "")
+        lines += ["", f"# {command['step']}: exit code {command.get('exit_code')}"]
+        lines.append(f"# its log: {command.get('log')}")
+        lines += [f"# {comment}" for comment in command.get("comments", [])]
+        for rel, kind in sorted(dict(command.get("made") or {}).items()):
+            where = f"{rerun}/{shlex.quote(rel)}"
+            if kind == "file":  # a file's bind mount needs the file to exist
+                lines.append(f'mkdir -p "$(dirname {where})" && touch {where}')
+            else:
+                lines.append(f"mkdir -p {where}")
+        user = str(command["create"].get("user") or "")
+        if command.get("made") and user.startswith(f"{SANDBOX_UID}:"):
+            lines.append(f"chown -R {user} {rerun}  # as the run did: it ran as root")
+        lines.append(shell_line(command["argv"], {ran: rerun} if ran else None))
+    return "\n".join(lines) + "\n"
+
+
+def _write_commands(out: Path, commands: dict[str, dict[str, Any]]) -> None:
+    if not commands:
+        return
+    write_json(out / "commands.json", commands)
+    write_text(out / "commands.sh", commands_script(commands))
+
+
+def _keep(out: Path, kept: Kept) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_logs(out, kept.logs)
+    _copy_predictions(out, kept.predictions)
+    _write_commands(out, kept.commands)
+
+
+def write_failure(out: Path, summary: dict[str, Any], kept: Kept) -> None:
+    """What is known when a task failed: the logs, predictions and commands so far, and a
+    summary with passed: false."""
+    _keep(out, kept)
     write_json(out / "summary.json", summary)
 
 
@@ -94,14 +170,15 @@ def write_output(
     out: Path,
     summary: dict[str, Any],
     results: dict[str, Path],
-    logs: dict[str, Path],
+    kept: Kept,
     statistics: Path | None,
 ) -> None:
-    """`results.yaml`, `reference-results.yaml`, `summary.json`, `statistics.yaml`, logs/."""
+    """`results.yaml`, `reference-results.yaml`, `summary.json`, `statistics.yaml`, logs/,
+    predictions/ (candidate/, reference/), commands.sh and commands.json."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(results["candidate"], out / "results.yaml")
     shutil.copyfile(results["reference_model"], out / "reference-results.yaml")
     if statistics is not None and statistics.is_file():
         shutil.copyfile(statistics, out / "statistics.yaml")
-    _copy_logs(out, logs)
+    _keep(out, kept)
     write_json(out / "summary.json", summary)

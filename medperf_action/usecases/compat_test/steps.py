@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medperf_action.adapters.docker.replay import replay_argv, replay_kwargs
 from medperf_action.adapters.docker.sandbox import Mount, RunResult, SandboxSpec, run_task
 from medperf_action.adapters.docker.sandbox import remove_containers as remove_labelled
 from medperf_action.adapters.files.hashing import sha256_tree
@@ -33,6 +34,7 @@ from medperf_action.domain.invocation import (
 )
 from medperf_action.errors import BenchmarkInvalid, CubeFailed, TaskFailed, TaskMisbehaved
 from medperf_action.text import now_iso
+from medperf_action.usecases.compat_test.heartbeat import Heartbeat
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant
 
@@ -99,6 +101,13 @@ class _Planned:
     log_name: str
     subject: str | None
 
+    @property
+    def title(self) -> str:
+        """How progress lines name the step: `model infer (candidate)`, `evaluator
+        evaluate (reference)`."""
+        whose = {"candidate": "candidate", "reference_model": "reference"}.get(self.subject or "")
+        return f"{self.who.label} {self.task}" + (f" ({whose})" if whose else "")
+
     def record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
             "role": self.who.key,
@@ -124,6 +133,9 @@ class StepRunner:
         self.run_id = run_id
         self.records: list[dict[str, Any]] = []
         self.logs: dict[str, Path] = {}
+        #: Each step's container as it ran (`replay_kwargs`, `replay_argv`), by log name.
+        self.commands: dict[str, dict[str, Any]] = {}
+        self._hashes: dict[Path, str] = {}  # what this run hashed already, by path
         self.lock = threading.Lock()
         self.scratch = cache / "runs" / run_id
         self.cancelled = threading.Event()
@@ -157,22 +169,33 @@ class StepRunner:
     ) -> _Planned:
         cube = who.cube
         inputs = self._complete_inputs(cube, task_name, given)
-        hashes = {name: sha256_tree(path) for name, path in sorted(inputs.items())}
+        hashes = {name: self.tree_hash(path) for name, path in sorted(inputs.items())}
         # A file input mounts its folder, so the key covers all that the container can read.
         mounted = {
-            f"{name} (mounted)": hashes[name] if folder == inputs[name] else sha256_tree(folder)
+            f"{name} (mounted)": hashes[name] if folder == inputs[name] else self.tree_hash(folder)
             for name, folder in input_mounts(cube, task_name, inputs).items()
         }
         key = step_key(who.image_id, cube, task_name, {**hashes, **mounted}, self.opts.gpus)
         log_name = f"{who.key}-{task_name}" + (f"-{subject}" if who.key == "evaluator" else "")
         return _Planned(who, task_name, inputs, hashes, key, log_name, subject)
 
+    def tree_hash(self, path: Path) -> str:
+        """`sha256_tree(path)`, once per run: a step's inputs are the outputs of steps
+        before it (never written again) or the cubes' own files."""
+        found = self._hashes.get(path)
+        if found is None:
+            found = self._hashes[path] = sha256_tree(path)
+        return found
+
     def _cached(self, step: _Planned, final: Path) -> StepResult:
         start = time.perf_counter()
         stored = json.loads((final / "step.json").read_text())
         record = {**step.record(), "exit_code": stored["exit_code"], "cached": True}
         record["duration_s"] = round(time.perf_counter() - start, 3)
-        self.opts.log(f"[{step.who.label} {step.task}] cached ({step.key[:12]})")
+        self.opts.log(f"[{step.title}] cached ({step.key[:12]})")
+        if isinstance(stored.get("command"), dict):
+            with self.lock:
+                self.commands[step.log_name] = {**stored["command"], "cached": True}
         return self._done(step, record, final)
 
     def _execute(self, step: _Planned, final: Path) -> StepResult:
@@ -183,11 +206,12 @@ class StepRunner:
         invocation = build_invocation(cube, step.task, step.inputs, outputs)
         start = time.perf_counter()
         try:
-            result = self._container(step.who, step.task, invocation, work / "log.txt")
-            record["exit_code"] = result.exit_code
+            result = self._container(step, invocation, work, outputs)
+            record["exit_code"] = self.commands[step.log_name]["exit_code"] = result.exit_code
             record["duration_s"] = round(time.perf_counter() - start, 3)
             self._check_outputs(step.who, step.task, outputs)
-            (work / "step.json").write_text(json.dumps({**record, "finished_at": now_iso()}))
+            stored = {**record, "finished_at": now_iso(), "command": self.commands[step.log_name]}
+            (work / "step.json").write_text(json.dumps(stored))
         except BaseException as exc:
             record["duration_s"] = round(time.perf_counter() - start, 3)
             self._failed(step, record, work, exc)
@@ -208,9 +232,12 @@ class StepRunner:
         if isinstance(exc, TaskFailed):
             record["exit_code"] = exc.task_exit_code
         kept = self._keep_failed_log(step.log_name, work / "log.txt")
-        if kept is not None and isinstance(exc, TaskFailed):
-            exc.kept_log(kept)  # the message points at the log that stays
+        if isinstance(exc, TaskFailed):  # the message points at the log that stays
+            exc.task = step.title.removeprefix(f"{step.who.label} ")  # "evaluate (candidate)"
+            exc.kept_log(kept or exc.log_path, self.opts.memory)
         with self.lock:
+            if step.log_name in self.commands:
+                self.commands[step.log_name]["exit_code"] = record["exit_code"]
             self.records.append(record)
             if kept is not None:
                 self.logs[step.log_name] = kept
@@ -257,8 +284,9 @@ class StepRunner:
         return outputs
 
     def _container(
-        self, who: Participant, task_name: str, invocation: Invocation, log_path: Path
+        self, step: _Planned, invocation: Invocation, work: Path, outputs: dict[str, Path]
     ) -> RunResult:
+        who, task_name = step.who, step.task
         assert who.image_id is not None
         with self.lock:
             if self.cancelled.is_set():
@@ -277,18 +305,47 @@ class StepRunner:
             shm_size=invocation.shm_size,
             memory=self.opts.memory,
         )
+        self._remember_command(step, spec, work, outputs)
+        self.opts.log(f"[{step.title}] running")
+        beat = Heartbeat(step.title, self.opts.log, self.opts.heartbeat_s, self.opts.echo)
         try:
-            return run_task(
-                spec,
-                timeout_s=self.opts.timeout_s,
-                log_path=log_path,
-                log_prefix=f"[{who.label} {task_name}] ",
-                echo=self.opts.echo,
-                log=self.opts.log,
-            )
+            with beat:
+                return run_task(
+                    spec,
+                    timeout_s=self.opts.timeout_s,
+                    log_path=work / "log.txt",
+                    log_prefix=f"[{step.title}] ",
+                    echo=beat.echo,
+                    log=self.opts.log,
+                )
         finally:
             with self.lock:
                 self.active -= 1
+
+    def _remember_command(
+        self, step: _Planned, spec: SandboxSpec, work: Path, outputs: dict[str, Path]
+    ) -> None:
+        """The container as it is about to run, for --output's commands (to re-run it)."""
+        kwargs = replay_kwargs(spec)
+        made = {  # what the run made before the container started: folders, empty files
+            str(where.relative_to(work)): "file" if where.is_file() else "folder"
+            for where in outputs.values()
+        }
+        argv, comments = replay_argv(kwargs)
+        command = {
+            "step": step.title,
+            "log": f"logs/{step.log_name}.log",
+            "image_id": spec.image_id,
+            "argv": argv,
+            "comments": comments,
+            "create": kwargs,
+            "outputs_folder": str(work.resolve()),
+            "made": made,
+            "exit_code": None,
+            "cached": False,
+        }
+        with self.lock:
+            self.commands[step.log_name] = command
 
     def _check_outputs(self, who: Participant, task_name: str, outputs: dict[str, Path]) -> None:
         for name, where in outputs.items():

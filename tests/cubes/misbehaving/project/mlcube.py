@@ -1,8 +1,9 @@
 """A model that misbehaves on purpose, for the sandbox tests.
 
-`mode` in parameters.yaml: `exit3` exits 3; `sleep` sleeps for a minute; `probe` tries to
-reach the network and to write into its input, records what happened in probe.json, and
-then predicts 0.5 for every case.
+`mode` in parameters.yaml: `exit3` exits 3; `sleep` sleeps for a minute (or `seconds`),
+printing nothing; `garbage` writes predictions in no format a metrics cube reads; `probe`
+tries to reach the network and to write into its input, records what happened in
+probe.json, and then predicts 0.5 for every case.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def main() -> int:
         print("giving up on purpose", file=sys.stderr, flush=True)
         return 3
     if mode == "sleep":
-        time.sleep(60)
+        time.sleep(float(params.get("seconds", "60").strip()))
+    if mode == "garbage":  # predictions no metrics cube can read
+        (args.output_path / "predictions.csv").write_text("case,guess\nnot,a number\n")
+        return 0
     if mode == "probe":
         probe(args.data_path, args.output_path, int(params.get("port", "9").strip()))
     rows = (args.data_path / "data.csv").read_text().splitlines()[1:]
