@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 import docker
 import pytest
 import sklearn.metrics as skm
+import yaml
 from click.testing import CliRunner
 from conftest import OURS, SESSION
 
@@ -88,7 +90,7 @@ def test_example_metrics_match_scikit_learn_and_rerun_is_cached(
         cache,
         "--model",
         str(EXAMPLES / "model"),
-        "--model-id",
+        "--mlcube-id",
         "breast-cancer-centroid",
         "--output",
         str(out),
@@ -201,7 +203,7 @@ def test_failing_model_is_reported_with_cube_task_and_exit_code(
     cache: Path, tmp_path: Path, docker_client
 ) -> None:
     code, _, stderr = run_test(
-        cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--model-id", "bad-model"
+        cache, "--model", str(_misbehaving(tmp_path, mode="exit3")), "--mlcube-id", "bad-model"
     )
     assert code == 3  # a cube failed
     assert "bad-model" in stderr and "infer" in stderr and "exit code 3" in stderr
@@ -504,3 +506,44 @@ def test_a_failed_test_under_actions_is_an_error_annotation_naming_the_kept_log(
     assert not any(line.startswith("error: ") for line in result.stderr.splitlines())
     workflow = (REPO / ".github" / "workflows" / "model-repo.yml").read_text()
     assert "path: medperf-results/" in workflow
+
+
+def test_without_a_benchmark_the_candidate_runs_alone(cache: Path, tmp_path: Path) -> None:
+    """As MedPerf's `test run` without a benchmark: the data preparator and the metrics cube
+    given by hand, no reference model asked for; the candidate is scored alone."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "test",
+            "--model",
+            str(EXAMPLES / "model"),
+            "--data-preparator",
+            str(EXAMPLES / "data_preparator"),
+            "--evaluator",
+            str(EXAMPLES / "evaluator"),
+            "--demo-dataset",
+            str(EXAMPLES / "demo" / "breast-cancer-demo.tar.gz"),
+            "--quiet",
+            "--output",
+            str(out),
+        ],
+        env={"MEDPERF_ACTION_CACHE": str(cache), "GITHUB_ACTIONS": ""},
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(validator("summary").iter_errors(summary)) == []
+    assert summary["cubes"]["reference_model"] is None
+    assert summary["metrics"]["reference"] is None
+    expected = yaml.safe_load((EXAMPLES / "demo" / "expected-metrics.yaml").read_text())
+    assert summary["metrics"]["candidate"] == pytest.approx(expected["breast-cancer-centroid"])
+    assert [t["task"] for t in summary["tasks"]] == [
+        "prepare",
+        "sanity_check",
+        "statistics",
+        "infer",
+        "evaluate",
+    ]
+    assert "(no reference model)" in result.stdout
+    assert re.search(r"^metric\s+candidate$", result.stdout, flags=re.M)
+    assert not (out / "reference-results.yaml").exists()

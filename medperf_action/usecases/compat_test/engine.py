@@ -123,13 +123,14 @@ class _Run:
         if failed:
             raise _blame(failed, set(results), self.parts, self.opts)
         metrics_out = main_output(self.parts["evaluator"].cube, "evaluate", file=True)
-        metrics = {k: results[f"evaluate {k}"].outputs[metrics_out] for k in SUBJECTS}
+        metrics = {k: results[f"evaluate {k}"].outputs[metrics_out] for k in self.subjects}
         outcome = Outcome({}, metrics, {}, results["statistics"].outputs.get("output_path"))
+        reference = metrics.get("reference_model")
         outcome.summary = self.summary(
             True,
             {
                 "candidate": _metrics(metrics["candidate"]),
-                "reference": _metrics(metrics["reference_model"]),
+                "reference": _metrics(reference) if reference is not None else None,
             },
         )
         outcome.logs = dict(self.runner.logs)
@@ -172,7 +173,7 @@ class _Run:
             return runner.run(parts["data_preparator"], task, _common(done["prepare"]))
 
         jobs["prepare"] = Job(("dataset", image_of[prep.key]), prepare)
-        for key in SUBJECTS:
+        for key in self.subjects:
             again = key != "candidate"  # the reference tells whose fault a failure is
             jobs[f"infer {key}"] = Job(
                 ("prepare", image_of[key]), functools.partial(infer, key), again
@@ -183,6 +184,12 @@ class _Run:
         for task in ("sanity_check", "statistics"):
             jobs[task] = Job(("prepare", image_of[prep.key]), functools.partial(prep_task, task))
         return jobs
+
+    @property
+    def subjects(self) -> list[str]:
+        """The models that infer and are scored: the candidate, and the reference model
+        when the run has one."""
+        return [key for key in SUBJECTS if key in self.parts]
 
     def _dataset(self, source: str, sha: str | None) -> tuple[Path, Path]:
         fetched, data_path, labels_path = fetch_dataset(source, sha, self.cache, self.opts)
@@ -205,7 +212,10 @@ class _Run:
             "duration_s": round(time.perf_counter() - self.t0, 3),
             "passed": passed,
             "dataset": self.dataset,
-            "cubes": {k: p.as_summary() for k, p in self.parts.items()},
+            "cubes": {
+                key: self.parts[key].as_summary() if key in self.parts else None
+                for key in ("data_preparator", "candidate", "reference_model", "evaluator")
+            },
             "tasks": sorted(self.runner.records, key=_task_order),
             "metrics": metrics or {"candidate": None, "reference": None},
         }

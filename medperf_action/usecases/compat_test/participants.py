@@ -179,6 +179,6 @@ def resolve_participants(
             found[key] = Participant(key, None, load_cube(override, key))
         elif benchmark is not None and registry is not None:
             found[key] = from_entry(registry, benchmark[key], key, cache, opts)
-        else:
+        elif key != "reference_model":  # without one, the candidate runs alone
             raise UsageError(f"no benchmark given, so --{key.replace('_', '-')} is needed")
-    return {k: found[k] for k in ROLE_OF}
+    return {k: found[k] for k in ROLE_OF if k in found}

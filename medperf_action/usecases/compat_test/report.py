@@ -24,11 +24,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+def metric_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    """A row per metric: its name, the candidate's value, and the reference model's when
+    the run had one."""
     cand = flatten(summary["metrics"]["candidate"])
+    if not _has_reference(summary):
+        return [(n, _cell(v)) for n, v in cand.items()]
     ref = flatten(summary["metrics"]["reference"])
     names = list(dict.fromkeys([*cand, *ref]))
     return [(n, _cell(cand.get(n, "-")), _cell(ref.get(n, "-"))) for n in names]
+
+
+def _has_reference(summary: dict[str, Any]) -> bool:
+    return summary["cubes"].get("reference_model") is not None
 
 
 def task_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -39,9 +47,12 @@ def task_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _names(summary: dict[str, Any]) -> tuple[str, str]:
+def _names(summary: dict[str, Any]) -> tuple[str, str | None]:
+    """The candidate's name, and the reference model's (None when there was none)."""
     cubes = summary["cubes"]
     cand = cubes["candidate"]["id"] or cubes["candidate"]["name"]
+    if not _has_reference(summary):
+        return str(cand), None
     ref = cubes["reference_model"]["id"] or cubes["reference_model"]["name"]
     return str(cand), str(ref)
 
@@ -50,13 +61,22 @@ METRIC_HEADERS = ("metric", "candidate", "reference")
 TASK_HEADERS = ("cube", "task", "time (s)", "cached")
 
 
+def _metric_table(summary: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """The metric table's headers and alignment: without a reference, one value column."""
+    if _has_reference(summary):
+        return METRIC_HEADERS, "lrr"
+    return METRIC_HEADERS[:2], "lr"
+
+
 def text_report(summary: dict[str, Any]) -> str:
     cand, ref = _names(summary)
+    against = f"vs reference {ref}" if ref else "(no reference model)"
     head = (
-        f"Benchmark {summary['benchmark']['id']}: candidate {cand} vs reference {ref} "
+        f"Benchmark {summary['benchmark']['id']}: candidate {cand} {against} "
         f"({summary['duration_s']:.1f} s)"
     )
-    metrics = table(METRIC_HEADERS, metric_rows(summary), "lrr")
+    headers, align = _metric_table(summary)
+    metrics = table(headers, metric_rows(summary), align)
     tasks = table(TASK_HEADERS, task_rows(summary), "llrl")
     return f"{head}\n\n{metrics}\n\n{tasks}\n"
 
@@ -66,10 +86,12 @@ def markdown_report(summary: dict[str, Any]) -> str:
     verdict = "passed" if summary["passed"] else "failed"
     metrics = [tuple(md(c) for c in row) for row in metric_rows(summary)]
     tasks = [tuple(md(c) for c in row) for row in task_rows(summary)]
+    against = f"next to the reference model {md_code(ref)}" if ref else "(no reference model)"
+    headers, align = _metric_table(summary)
     return (
         f"### MedPerf compatibility test: {md(summary['benchmark']['id'])} ({verdict})\n\n"
-        f"Candidate {md_code(cand)} next to the reference model {md_code(ref)}.\n\n"
-        + md_table(METRIC_HEADERS, metrics, "lrr")
+        f"Candidate {md_code(cand)} {against}.\n\n"
+        + md_table(headers, metrics, align)
         + "\n\n<details><summary>Tasks</summary>\n\n"
         + md_table(TASK_HEADERS, tasks, "llrl")
         + "\n\n</details>\n"
@@ -177,7 +199,8 @@ def write_output(
     predictions/ (candidate/, reference/), commands.sh and commands.json."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(results["candidate"], out / "results.yaml")
-    shutil.copyfile(results["reference_model"], out / "reference-results.yaml")
+    if "reference_model" in results:
+        shutil.copyfile(results["reference_model"], out / "reference-results.yaml")
     if statistics is not None and statistics.is_file():
         shutil.copyfile(statistics, out / "statistics.yaml")
     _keep(out, kept)
