@@ -55,7 +55,8 @@ RESULTS_FOLDER = Path("medperf-results")
 @click.option(
     "--reference-model",
     type=EXISTING_DIR,
-    help="Use this reference model MLCube directory instead of the benchmark's.",
+    help="Use this reference model MLCube directory instead of the benchmark's (without a "
+    "benchmark and without it, the candidate is scored alone).",
 )
 @click.option(
     "--demo-dataset", help="Demo dataset tarball (URL or path) instead of the benchmark's."
