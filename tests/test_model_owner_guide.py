@@ -116,6 +116,9 @@ def test_a_model_owner_follows_the_guide(github_server, monkeypatch, stage, tmp_
     out, _ = step()
     assert f"candidate {MODEL} vs reference breast-cancer-lr" in out
     assert re.search(r"^auc\s+0\.9747\s+0\.9961$", out, flags=re.M)
+    # the two runs go by the same names in the task table as in the progress lines
+    assert re.search(rf"^{MODEL}\s+infer \(candidate\)", out, flags=re.M)
+    assert re.search(r"^breast-cancer-lr\s+infer \(reference\)", out, flags=re.M)
     # 3. package and publish
     out, _ = step()
     assets = repo / "mlcube" / "assets"

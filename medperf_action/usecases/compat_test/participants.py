@@ -34,6 +34,11 @@ ROLE_OF = {
 }
 
 
+#: How the two models that infer and are scored are called, in the progress lines, the
+#: task table and the folders of their predictions.
+SUBJECT_NAMES = {"candidate": "candidate", "reference_model": "reference"}
+
+
 @dataclass(frozen=True)
 class Participant:
     """One cube in the run: its place in the workflow, where it came from, its image."""

@@ -14,6 +14,7 @@ from medperf_action.adapters.docker.sandbox import SANDBOX_UID
 from medperf_action.adapters.files.atomic import write_json, write_text
 from medperf_action.domain.metrics import flatten
 from medperf_action.text import md, md_code, md_table, table
+from medperf_action.usecases.compat_test.participants import SUBJECT_NAMES
 
 
 def _cell(value: Any) -> str:
@@ -42,7 +43,8 @@ def _has_reference(summary: dict[str, Any]) -> bool:
 def task_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     for t in summary["tasks"]:
-        what = t["task"] + (f" ({t['subject'].replace('_', ' ')})" if t.get("subject") else "")
+        subject = t.get("subject")
+        what = t["task"] + (f" ({SUBJECT_NAMES[subject]})" if subject else "")
         rows.append((t["cube"], what, f"{t['duration_s']:.2f}", "yes" if t["cached"] else "no"))
     return rows
 
@@ -113,7 +115,7 @@ class Kept:
 
 
 #: The folder each model's predictions are kept in, under --output's predictions/.
-PREDICTIONS_FOLDER = {"candidate": "candidate", "reference_model": "reference"}
+PREDICTIONS_FOLDER = SUBJECT_NAMES
 
 
 def _copy_logs(out: Path, logs: dict[str, Path]) -> None:

@@ -36,7 +36,7 @@ from medperf_action.errors import BenchmarkInvalid, CubeFailed, TaskFailed, Task
 from medperf_action.text import now_iso
 from medperf_action.usecases.compat_test.heartbeat import Heartbeat
 from medperf_action.usecases.compat_test.options import Options
-from medperf_action.usecases.compat_test.participants import Participant
+from medperf_action.usecases.compat_test.participants import SUBJECT_NAMES, Participant
 
 #: Bump when the meaning of a cached step changes.
 CACHE_VERSION = 1
@@ -105,7 +105,7 @@ class _Planned:
     def title(self) -> str:
         """How progress lines name the step: `model infer (candidate)`, `evaluator
         evaluate (reference)`."""
-        whose = {"candidate": "candidate", "reference_model": "reference"}.get(self.subject or "")
+        whose = SUBJECT_NAMES.get(self.subject or "")
         return f"{self.who.label} {self.task}" + (f" ({whose})" if whose else "")
 
     def record(self) -> dict[str, Any]:
