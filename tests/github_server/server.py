@@ -907,13 +907,7 @@ class GitHubServer:
             found = self._find_asset(int(ident)) if ident.isdigit() else None
             if found is not None and found[1].path is not None:
                 found[1].download_count += 1
-        fault = self._take_fault(h.command, path, None)
-        if fault is not None and fault.kind in ("drop", "drop_after"):
-            self._log(h.command, path, 0, None, fault.kind)
-            self._drop(h, partial=False)
-        if fault is not None:
-            self._log(h.command, path, fault.status, None, fault.kind)
-            self._send(h, fault.status, b"", {})
+        if self._faulted(h, path):
             return
         if found is None or found[1].path is None:
             self._log(h.command, path, 404, None, None)
@@ -933,6 +927,18 @@ class GitHubServer:
             if h.command != "HEAD":
                 shutil.copyfileobj(f, h.wfile, CHUNK)
 
+    def _faulted(self, h: _Handler, path: str) -> bool:
+        """Whether an injected fault answered this download (or dropped it)."""
+        fault = self._take_fault(h.command, path, None)
+        if fault is None:
+            return False
+        if fault.kind in ("drop", "drop_after"):
+            self._log(h.command, path, 0, None, fault.kind)
+            self._drop(h, partial=False)
+        self._log(h.command, path, fault.status, None, fault.kind)
+        self._send(h, fault.status, b"", {})
+        return True
+
     def _codeload(self, h: _Handler, path: str, query: str) -> None:
         """A repository's archive at a ref (resolved now, as codeload does); a private
         repository's only with the token of a link the API gave out."""
@@ -949,13 +955,7 @@ class GitHubServer:
             ):
                 sha = api.resolve(self.world, repo, urllib.parse.unquote(m["ref"]))
                 body = None if sha is None else self.archive(repo.full_name, sha)
-        fault = self._take_fault(h.command, path, None)
-        if fault is not None and fault.kind in ("drop", "drop_after"):
-            self._log(h.command, path, 0, None, fault.kind)
-            self._drop(h, partial=False)
-        if fault is not None:
-            self._log(h.command, path, fault.status, None, fault.kind)
-            self._send(h, fault.status, b"", {})
+        if self._faulted(h, path):
             return
         if body is None:
             self._log(h.command, path, 404, None, None)
