@@ -249,3 +249,13 @@ def test_jobs_means_one_thing_and_pairs_another(repo: Path) -> None:
     assert code == 2 and "--jobs is the old name of --pairs" in err
     code, _, err = cli(*args, "--jobs", "0")
     assert code == 2
+
+
+def test_a_broken_settings_file_stops_only_what_needs_it(repo: Path) -> None:
+    config = repo / ".medperf.yml"
+    config.write_text(config.read_text() + "associat: true\n")
+    registry = str(repo.parent / "registry")
+    code, out, _ = cli("benchmark", "ls", "--registry", registry)
+    assert code == 0 and "breast-cancer" in out  # told where to look: the file is not read
+    code, _, err = cli("benchmark", "ls")
+    assert code == 2 and ".medperf.yml is invalid" in err and "associat" in err

@@ -23,7 +23,7 @@ from medperf_action.usecases.listings import (
     mlcubes_table,
     open_view,
 )
-from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.repo_config import registry_for, repo_defaults
 
 
 def _who(
@@ -57,7 +57,7 @@ def _have_token(token: str | None) -> bool:
 
 
 def _open(registry: str | None, token: str | None) -> RegistryView:
-    return open_view(repo_defaults().need_registry(registry, this_repo=True), token)
+    return open_view(registry_for(registry, this_repo=True), token)
 
 
 def _emit(kind: str, description: str, rows: list[Any], text: str, fmt: str) -> None:

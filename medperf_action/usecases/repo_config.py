@@ -159,6 +159,15 @@ def repo_defaults(config: Path | None = None, start: Path = Path()) -> RepoDefau
     return RepoDefaults(path, _load(path))
 
 
+def registry_for(given: str | None, *, this_repo: bool = False) -> str:
+    """The registry a command reads, as `RepoDefaults.need_registry` says; `.medperf.yml`
+    is read only when neither the option nor `$MEDPERF_REGISTRY` names it (so a broken
+    file does not stop a command that was told where to look)."""
+    if given or os.environ.get("MEDPERF_REGISTRY"):
+        return RepoDefaults().need_registry(given, this_repo=this_repo)
+    return repo_defaults().need_registry(None, this_repo=this_repo)
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
