@@ -122,7 +122,11 @@ def registry_request(func: F) -> F:
 
 def container_run(func: F) -> F:
     """--timeout, --memory, --gpus and --quiet: how the cubes' containers run."""
-    func = click.option("--quiet", is_flag=True, help="Do not echo the containers' logs.")(func)
+    func = click.option(
+        "--quiet",
+        is_flag=True,
+        help="Do not echo the containers' logs nor the image builds' output.",
+    )(func)
     func = click.option(
         "--memory",
         default=DEFAULT_MEMORY,
