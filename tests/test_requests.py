@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from registry_world import MODEL, REG, build_world, staged
+from registry_world import EXAMPLES, MODEL, REG, build_world, staged
 
 from medperf_action.cli import main
 from medperf_action.domain.registry.layout import association_marker, submission_marker
@@ -170,7 +171,7 @@ def squat(gh, world, login: str = "mallory") -> int:
 
 
 def test_associate_request_refusals_and_request_after_rejection(
-    github_server, world, caplog: pytest.LogCaptureFixture
+    github_server, world, caplog: pytest.LogCaptureFixture, tmp_path
 ) -> None:
     gh = github_server
     code, _, err = associate(world)
@@ -201,11 +202,25 @@ def test_associate_request_refusals_and_request_after_rejection(
     assert "the registry's workflow labels the request" in err
     assert not [r for r in caplog.records if "failed with 403" in r.getMessage()]
     assert "403" not in err and "Forbidden" not in err
-    # Running it again asks nothing new: the same request, unchanged.
+    # Running it again with nothing new: the same results, the same request, unchanged.
     code, out, err = associate(world)
     assert code == 0, err
     last = out.strip().splitlines()[-1]
     assert last.startswith("unchanged: http") and last.endswith(f"/pull/{pr.number}")
+    # With something new (a model whose centroids are swapped scores otherwise), the open
+    # request is not passed off as unchanged: refused, naming it.
+    changed = tmp_path / "changed-model"
+    shutil.copytree(EXAMPLES / "model", changed)
+    weights = changed / "mlcube" / "workspace" / "additional_files" / "weights.json"
+    doc = json.loads(weights.read_text())
+    doc["centroids"] = {
+        "malignant": doc["centroids"]["benign"],
+        "benign": doc["centroids"]["malignant"],
+    }
+    weights.write_text(json.dumps(doc))
+    code, out, err = associate(world, "--model", str(changed))
+    assert code == 5 and f"PR #{pr.number}" in err and "other metrics" in err, err
+    assert "unchanged" not in out
     assert len([p for p in pulls(gh, marker) if p.number != squatter]) == 1
     record = yaml.safe_load(
         gh.files("alice/registry", ref="medperf/associate/breast-cancer/breast-cancer-centroid")[

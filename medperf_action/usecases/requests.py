@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.files.atomic import read_json_object
 from medperf_action.adapters.github.client import call, connect, whoami
-from medperf_action.adapters.github.contents import default_branch, repository
+from medperf_action.adapters.github.contents import default_branch, read_file, repository
 from medperf_action.adapters.github.proposals import Proposal, Proposed, propose
 from medperf_action.adapters.github.pulls import add_labels, list_pulls
 from medperf_action.domain.registry.layout import (
@@ -31,9 +31,15 @@ from medperf_action.domain.registry.layout import (
 )
 from medperf_action.domain.registry.pins import unpinned
 from medperf_action.domain.registry.reader import Registry
-from medperf_action.domain.registry.requests import PairState, pair_requests, pair_state
+from medperf_action.domain.registry.requests import (
+    PairState,
+    RequestPull,
+    pair_requests,
+    pair_state,
+)
 from medperf_action.domain.validation import validate_file
-from medperf_action.errors import RegistryInvalid, RequestRefused, UsageError
+from medperf_action.domain.yamldoc import load_text
+from medperf_action.errors import RegistryInvalid, RequestRefused, UsageError, YamlError
 from medperf_action.settings import commit_sha
 from medperf_action.text import now_iso
 from medperf_action.usecases.compat_test.report import markdown_report
@@ -250,6 +256,55 @@ def association_record(
     }
 
 
+def _again(
+    opened: RequestPull,
+    pending_label: str,
+    run_test: Callable[[], dict[str, Any]],
+    benchmark_id: str,
+    mlcube_id: str,
+) -> tuple[Proposed, dict[str, Any]]:
+    """The owner's own request is open already (a run cut short before it was labelled is
+    finished here). The test runs again: the same cubes and metrics are nothing new, and
+    the request stays as it is; other results are refused, naming the open request."""
+    labelled = opened.has_label(pending_label) or add_labels(opened.listing.pull, (pending_label,))
+    summary = run_test()
+    differs = _differences(_requested_summary(opened, benchmark_id, mlcube_id), summary)
+    if differs:
+        raise RequestRefused(
+            f"{mlcube_id} already has a pending association request with {benchmark_id} "
+            f"(PR #{opened.number}), made with other results than this run's ({differs}); "
+            "close it, then run associate again to request with these"
+        )
+    return Proposed(opened.url, opened.number, False, False, labelled), {}
+
+
+def _requested_summary(opened: RequestPull, benchmark_id: str, mlcube_id: str) -> Any:
+    """The execution summary an open request holds, at its head."""
+    found = read_file(opened.head_repo, association_path(benchmark_id, mlcube_id), opened.head_sha)
+    if found is None:
+        return None
+    try:
+        data = load_text(found.text).data
+    except YamlError:
+        return None
+    return data.get("summary") if isinstance(data, dict) else None
+
+
+def _differences(requested: Any, summary: dict[str, Any]) -> str:
+    """What differs between an open request's summary and this run's: the cubes' images
+    or the candidate's metrics ('' when nothing does)."""
+    if not isinstance(requested, dict):
+        return "the open request's summary cannot be read"
+    ran = {k: (c or {}).get("image_id") for k, c in summary["cubes"].items()}
+    before = {k: (c or {}).get("image_id") for k, c in (requested.get("cubes") or {}).items()}
+    changed = sorted(k for k in ran if ran[k] != before.get(k))
+    if changed:
+        return "other images: " + ", ".join(changed)
+    if (requested.get("metrics") or {}).get("candidate") != summary["metrics"]["candidate"]:
+        return "other metrics"
+    return ""
+
+
 def not_submitted(registry: Registry, mlcube_id: str) -> str:
     """Why `mlcube_id` cannot be associated yet: its submission waits as an open PR for the
     committee to merge it, or there is none."""
@@ -339,12 +394,7 @@ def associate(
     pair = association_state(registry, benchmark_id, mlcube_id)
     opened = pair.open
     if pair.status == "PENDING" and opened is not None and opened.author.lower() == login.lower():
-        # Our own request, open already: nothing new to ask (a run cut short before the
-        # request was labelled is finished here).
-        labelled = opened.has_label(pending_label) or add_labels(
-            opened.listing.pull, (pending_label,)
-        )
-        return Proposed(opened.url, opened.number, False, False, labelled), {}
+        return _again(opened, pending_label, run_test, benchmark_id, mlcube_id)
     _refuse_unless_open(pair, benchmark_id, mlcube_id)
     summary = run_test()
     record = association_record(benchmark_id, mlcube_id, login, summary, now_iso())
