@@ -206,7 +206,7 @@ class Flow:
                 reg,
                 "--benchmark",
                 bench,
-                "--mlcube",
+                "--mlcube-id",
                 mlcube,
                 "--yes",
                 "--quiet",

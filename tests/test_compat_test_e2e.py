@@ -478,7 +478,13 @@ def test_a_silent_task_shows_a_heartbeat(cache: Path, tmp_path: Path) -> None:
     )
     run_workflow(opts)
     beats = [line for line in lines if line.startswith("still running: ")]
-    assert "still running: misbehaving infer (candidate), 1 s" in beats
+    # a line every 0.2 s while the 2-s task runs, each saying how long it has been
+    mine = [
+        b
+        for b in beats
+        if re.fullmatch(r"still running: misbehaving infer \(candidate\), \d+ s", b)
+    ]
+    assert len(mine) >= 3, beats
     # Only the tasks that ran get them (the data preparator's steps were cached).
     assert not [line for line in beats if "breast-cancer-prep" in line]
     assert "[misbehaving infer (candidate)] running" in lines

@@ -231,14 +231,14 @@ def medperf_docker_run(
         "network_mode": "none",
         "environment": [f"{k}={v}" for k, v in (run_args.get("environment") or {}).items()],
         "labels": OWN_LABELS,
-        "detach": True,
     }
     if "shm_size" in run_args:
         kwargs["shm_size"] = run_args["shm_size"]
     if run_args.get("entrypoint") is not None:
         kwargs["entrypoint"] = [str(run_args["entrypoint"])]
-    container = client.containers.run(image, command or None, **kwargs)
+    container = client.containers.create(image, command or None, **kwargs)
     try:
+        container.start()
         status = container.wait(timeout=300)
         logs = container.logs().decode(errors="replace")
         assert status["StatusCode"] == 0, f"{task} exited {status['StatusCode']}:\n{logs}"
@@ -347,6 +347,15 @@ def test_gpus_reach_a_container_config_task_only_with_the_gpus_option(
     code, _, stderr, _ = run_test(tmp_path, demo, model, reference=reference)
     assert code == 0, stderr
     code, _, stderr, _ = run_test(tmp_path, demo, model, "--gpus", reference=reference)
+    # what the engine was asked for, on any machine: all GPUs for the candidate's infer
+    # (its task asks for them), none for a task that does not ask
+    without, with_gpus = (
+        json.loads(path.read_text())
+        for path in sorted(tmp_path.glob("out-*/commands.json"), key=lambda p: p.stat().st_mtime)
+    )
+    asked = with_gpus["candidate-infer"]["create"].get("device_requests")
+    assert asked and asked[0]["count"] == -1 and asked[0]["capabilities"] == [["gpu"]], asked
+    assert not without["candidate-infer"]["create"].get("device_requests")
     if "nvidia" in (docker_client.info().get("Runtimes") or {}):
         assert code == 0, stderr
     else:
@@ -399,7 +408,7 @@ def test_missing_additional_files_is_an_empty_folder_in_validate_package_and_reg
     (registry / "mlcubes" / "cxr-model.yaml").write_text(yaml.safe_dump(entry))
     out = tmp_path / "out-registry"
     code, _, stderr = cli(
-        tmp_path / "cache", "test", "--registry", str(registry), "--model-id", "cxr-model",
+        tmp_path / "cache", "test", "--registry", str(registry), "--mlcube-id", "cxr-model",
         "--reference-model", str(model), "--data-preparator", str(cube_copy(tmp_path, "data_preparator", "prep")),
         "--evaluator", str(cube_copy(tmp_path, "metrics")), "--demo-dataset", str(demo),
         "--output", str(out), "--quiet",

@@ -382,7 +382,10 @@ def test_association_ls_local(local_registry: Path):
         return [(a["benchmark"], a["mlcube"]) for a in json.loads(out)["associations"]]
 
     assert pairs("--benchmark", "other-bench") == [("other-bench", "cube-a")]
-    assert pairs("--mlcube", "cube-a") == [("breast-cancer", "cube-a"), ("other-bench", "cube-a")]
+    assert pairs("--mlcube-id", "cube-a") == [
+        ("breast-cancer", "cube-a"),
+        ("other-bench", "cube-a"),
+    ]
     assert pairs("--initiated-by", "Alice", "--status", "APPROVED") == [
         ("breast-cancer", "cube-a"),
         ("other-bench", "cube-a"),
@@ -635,7 +638,7 @@ def test_association_ls_github(world: Scenario):
     assert gh.api_calls == 4
     gh.reset_counters()
 
-    code, out, _ = run(association, "--registry", REG, "--format", "json", "--mlcube", "bob-d")
+    code, out, _ = run(association, "--registry", REG, "--format", "json", "--mlcube-id", "bob-d")
     assert code == 0
     # the same commit: its snapshot is read from the cache
     assert gh.calls == {"repos/get": 1, "repos/get-commit": 1, "pulls/list": 1}
@@ -706,7 +709,7 @@ def test_association_ls_github_filters_and_mine(world: Scenario):
 
     assert pairs("--status", "REJECTED") == [("breast-cancer", "alice-c", "REJECTED")]
     assert pairs("--benchmark", "other-bench") == [("other-bench", "alice-a", "APPROVED")]
-    assert pairs("--benchmark", "breast-cancer", "--mlcube", "alice-e") == [
+    assert pairs("--benchmark", "breast-cancer", "--mlcube-id", "alice-e") == [
         ("breast-cancer", "alice-e", "APPROVED")
     ]
 

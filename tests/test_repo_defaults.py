@@ -8,10 +8,13 @@ import json
 import shutil
 from pathlib import Path
 
+import click
 import pytest
+import yaml
+from big_registry import association_doc
 from click.testing import CliRunner
 
-from medperf_action.cli import main
+from medperf_action.cli import main, options
 from medperf_action.errors import UsageError
 from medperf_action.usecases.repo_config import RepoDefaults, find_config_above, repo_defaults
 from medperf_action.usecases.validating import cube_role
@@ -38,6 +41,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for part in ("registry", "data_preparator", "reference_model", "evaluator", "demo"):
         shutil.copytree(EXAMPLES / part, tmp_path / part)  # the registry's paths hold
     shutil.copytree(EXAMPLES / "model", tmp_path / "model")
+    # this repository's mlcube has a pending request, and another owner's one is approved
+    folder = tmp_path / "registry" / "associations" / "breast-cancer"
+    folder.mkdir(parents=True)
+    for mlcube_id, owner, status in (
+        ("breast-cancer-centroid", "model-owner", "PENDING"),
+        ("breast-cancer-lr", "benchmark-committee", "APPROVED"),
+    ):
+        doc = association_doc(mlcube_id, owner, status)
+        (folder / f"{mlcube_id}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     (root / ".git").mkdir()  # the top of the repository
     config = root / ".medperf.yml"
     config.write_text(config.read_text().replace("medperf-action/example-registry", "../registry"))
@@ -111,8 +123,10 @@ def test_the_listings_need_no_arguments_in_a_model_repository(repo: Path) -> Non
     rows = json.loads(out)["mlcubes"]
     assert {r["owner"] for r in rows} == {"model-owner"}
     assert "breast-cancer-centroid" in {r["id"] for r in rows}
-    code, out, err = cli("association", "ls", "--mine", "--status", "approved")
+    code, out, err = cli("association", "ls", "--mine", "--format", "json")
     assert code == 0, err
+    mine = [(a["mlcube"], a["status"]) for a in json.loads(out)["associations"]]
+    assert mine == [("breast-cancer-centroid", "PENDING")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,6 +139,9 @@ def test_renamed_options_still_work_for_one_release(repo: Path) -> None:
     )
     assert code == 0, err
     assert "note: --mlcube is now --mlcube-id" in err
+    new = cli("association", "ls", "--mlcube-id", "breast-cancer-centroid", "--format", "json")
+    assert json.loads(out) == json.loads(new[1])
+    assert [a["mlcube"] for a in json.loads(out)["associations"]] == ["breast-cancer-centroid"]
     both = ("association", "ls", "--mlcube", "a", "--mlcube-id", "b")
     code, _, err = cli(*both)
     assert code == 2 and "--mlcube is the old name of --mlcube-id" in err
@@ -137,9 +154,13 @@ def test_renamed_options_still_work_for_one_release(repo: Path) -> None:
 @pytest.mark.parametrize("command", [("association", "ls"), ("plan",)])
 def test_status_is_the_same_everywhere_in_any_case(repo: Path, command: tuple[str, ...]) -> None:
     registry = str(repo.parent / "registry")
+    found = []
     for value in ("approved", "Approved", "APPROVED"):
-        code, _, err = cli(*command, "--registry", registry, "--status", value)
+        code, out, err = cli(*command, "--registry", registry, "--status", value)
         assert code == 0, err
+        found.append(out)
+    assert found[0] == found[1] == found[2] and "breast-cancer-lr" in found[0]
+    assert "breast-cancer-centroid" not in found[0]  # PENDING, filtered out
     code, _, err = cli(*command, "--registry", registry, "--status", "done")
     assert code == 2 and "'pending', 'approved', 'rejected'" in err.lower()
 
@@ -259,3 +280,23 @@ def test_a_broken_settings_file_stops_only_what_needs_it(repo: Path) -> None:
     assert code == 0 and "breast-cancer" in out  # told where to look: the file is not read
     code, _, err = cli("benchmark", "ls")
     assert code == 2 and ".medperf.yml is invalid" in err and "associat" in err
+
+
+def test_a_renamed_option_hands_its_value_to_the_new_name() -> None:
+    @click.command()
+    @click.option("--pairs", type=click.IntRange(min=1), default=1)
+    @options.renamed("--jobs", "--pairs", "pairs", type=click.IntRange(min=1))
+    def command(pairs: int) -> None:
+        click.echo(f"pairs={pairs!r}")
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(command, list(args))
+        if isinstance(result.exception, UsageError):  # the main group makes it exit 2
+            return 2, str(result.exception)
+        return result.exit_code, result.stdout
+
+    assert run() == (0, "pairs=1\n")
+    assert run("--jobs", "3") == (0, "pairs=3\n")  # an int, as --pairs gives it
+    assert run("--pairs", "2") == (0, "pairs=2\n")
+    assert run("--jobs", "3", "--pairs", "3") == (0, "pairs=3\n")  # the same: no conflict
+    assert run("--jobs", "3", "--pairs", "2")[0] == 2

@@ -94,7 +94,7 @@ def mlcube() -> None:
 
 
 @mlcube.command("ls")
-@click.option("--mine", is_flag=True, help="Only the token user's MLCubes.")
+@click.option("--mine", is_flag=True, help="Only your MLCubes (see below who you are).")
 @click.option("--owner", metavar="LOGIN", help="Only the MLCubes this GitHub user owns.")
 @options.listing
 def mlcube_ls(
@@ -103,10 +103,10 @@ def mlcube_ls(
     """List the registered MLCubes, and the submissions still waiting as open PRs.
 
     The equivalent of `medperf mlcube ls [--mine]`. A waiting submission shows the state
-    "PENDING (PR #N)" and the values of mlcubes/ID.yaml at the PR's head. --mine lists
-    the mlcubes of the owner of this repository's mlcube (.medperf.yml's id) on a local
-    registry, and else asks GitHub who the token's user is (GET /user); --owner LOGIN
-    names the user instead, and needs no token.
+    "PENDING (PR #N)" and the values of mlcubes/ID.yaml at the PR's head. For --mine,
+    you are the owner of this repository's mlcube (.medperf.yml's id) on a local registry
+    or when there is no token; else the token's user (GET /user). --owner LOGIN names
+    the user instead, and needs no token.
     """
     view = _open(registry, token)
     who = _who(mine, owner, "--owner", token, view)
@@ -127,7 +127,7 @@ def association() -> None:
 @options.mlcube_id("Only this MLCube's associations.")
 @options.renamed("--mlcube", "--mlcube-id", "mlcube_id")
 @click.option("--status", type=options.STATUS_CHOICE, help="Only associations in this state.")
-@click.option("--mine", is_flag=True, help="Only requests the token's user initiated.")
+@click.option("--mine", is_flag=True, help="Only requests you initiated (as mlcube ls --mine).")
 @click.option("--initiated-by", metavar="LOGIN", help="Only requests this GitHub user initiated.")
 @options.listing
 def association_ls(
@@ -143,8 +143,9 @@ def association_ls(
     """List the latest state of each (benchmark, MLCube) pair.
 
     The equivalent of `medperf association ls`. APPROVED comes from the files on the
-    registry's default branch, PENDING from open PRs with the pending label, REJECTED
-    from closed, unmerged PRs with the rejected label; the latest of them by time wins
+    registry's default branch, PENDING from the mlcube owner's open requests ("awaiting
+    verification" until the registry's workflow labels them pending), REJECTED from
+    closed, unmerged PRs with the rejected label; the latest of them by time wins
     (a local registry has no PRs: its files say it all). --mine means you, as for
     `mlcube ls --mine`; --initiated-by LOGIN names the user instead.
     """

@@ -17,6 +17,9 @@ from medperf_action.settings import DEFAULT_MEMORY
 from medperf_action.text import Log
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Where `test` and `associate` keep a run's results, logs and commands under GitHub
+#: Actions (the folder the reusable workflow uploads), as `run` does.
+RESULTS_FOLDER = Path("medperf-results")
 
 ROLE_CHOICE = click.Choice(["model", "data-preparator", "metrics"])
 STATUS_CHOICE = click.Choice(["PENDING", "APPROVED", "REJECTED"], case_sensitive=False)

@@ -15,7 +15,7 @@ from medperf_action.adapters.github.proposals import Proposed
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
 from medperf_action.errors import RequestRefused, UsageError
-from medperf_action.settings import registry_token
+from medperf_action.settings import in_actions, registry_token
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.report import text_report
@@ -143,6 +143,8 @@ def associate_command(
         registry=reg,
         registry_token=token,
         benchmark=benchmark_id,
+        # under Actions, in the folder the workflow uploads: a failure's log is kept
+        output=options.RESULTS_FOLDER / f"associate-{benchmark_id}" if in_actions() else None,
         **options.container_settings(timeout_s, memory, gpus, quiet),
     )
 

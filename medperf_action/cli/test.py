@@ -21,8 +21,6 @@ from medperf_action.usecases.compat_test.report import (
 from medperf_action.usecases.repo_config import repo_defaults
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
-#: Where `test` writes under GitHub Actions without --output (as `run` does).
-RESULTS_FOLDER = Path("medperf-results")
 
 
 @click.command("test")
@@ -112,7 +110,7 @@ def test_command(
         model = _repository_mlcube(repo.mlcube_dir)
     benchmark = repo.benchmark(benchmark_id)
     if output is None and in_actions():  # a failure's log, inside the uploaded folder
-        output = RESULTS_FOLDER / (benchmark or "test")
+        output = options.RESULTS_FOLDER / (benchmark or "test")
     opts = Options(
         model=model,
         model_id=mlcube_id or repo.mlcube_id,
