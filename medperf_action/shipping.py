@@ -1,9 +1,11 @@
-"""What an MLCube's `additional_files/` may hold: one rule, for `validate` and `package`.
+"""What a folder that crosses machines may hold: an MLCube's `additional_files/`, and a
+task's outputs, which the host reads. One rule, for `validate`, `package` and the runs.
 
 A symlink is kept as a link when it points inside the folder (a relative target that
 resolves inside, to something that exists); an absolute, escaping or dangling link is
 refused, and so is a socket, FIFO or device. `validate` reports every such entry as an
-error, and `package` refuses the same entries while it writes the tarball.
+error, `package` refuses the same entries while it writes the tarball, and a task whose
+output holds one is refused before the host reads it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ def link_problem(real_root: str, path: str, rel: str, target: str) -> str | None
     pointing to `target`, may not be shipped; None when it may."""
     if os.path.isabs(target) or target.startswith("\\"):
         return (
-            "an absolute target; it would point elsewhere once extracted "
-            "(make it relative to its folder, inside additional_files)"
+            "an absolute target, which points elsewhere on another machine "
+            "(make it a relative link to a file inside the folder)"
         )
     lexical = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
     real = os.path.realpath(path)
@@ -30,7 +32,7 @@ def link_problem(real_root: str, path: str, rel: str, target: str) -> str | None
         or lexical.startswith("../")
         or os.path.commonpath([real_root, real]) != real_root
     ):
-        return "points outside additional_files; MedPerf would refuse it (copy the file in instead)"
+        return "points outside its folder; MedPerf would refuse it (copy the file in instead)"
     if not os.path.exists(path):
         return "points to nothing"
     return None

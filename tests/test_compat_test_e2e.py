@@ -553,3 +553,21 @@ def test_without_a_benchmark_the_candidate_runs_alone(cache: Path, tmp_path: Pat
     assert "(no reference model)" in result.stdout
     assert re.search(r"^metric\s+candidate$", result.stdout, flags=re.M)
     assert not (out / "reference-results.yaml").exists()
+
+
+def test_an_output_linking_to_a_host_file_is_refused_and_never_copied(
+    cache: Path, tmp_path: Path
+) -> None:
+    """The attacker: a model whose output holds a symlink to a host file (a secret of the
+    runner's, here a file of this test's). Inside its container the link leads nowhere;
+    on the host, reading or copying the output (for --output, an uploaded artifact)
+    would follow it. The task is refused as misbehaving, and nothing of the file is kept."""
+    secret = tmp_path / "runner-secret.txt"
+    secret.write_text("ghs_not-for-the-model\n")
+    model = _misbehaving(tmp_path, mode="link", target=str(secret))
+    out = tmp_path / "out"
+    code, _, stderr = run_test(cache, "--model", str(model), "--output", str(out))
+    assert code == 3, stderr
+    assert "leak: a symlink to " in stderr and "stay inside it" in stderr
+    kept = [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()]
+    assert not any("ghs_not-for-the-model" in text for text in kept)

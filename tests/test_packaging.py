@@ -348,7 +348,7 @@ def test_failure_part_way_leaves_previous_assets(tmp_path: Path) -> None:
     (af / "zz-escape").symlink_to("../../../outside.txt")  # met after big.bin was written
     code, _, err = run_cli("package", str(mlcube))
     assert code == 1
-    assert "points outside additional_files" in err and "zz-escape" in err
+    assert "points outside its folder" in err and "zz-escape" in err
     assert read_all(mlcube / "assets") == before
     assert sorted(p.name for p in mlcube.iterdir()) == ["assets", "mlcube.yaml", "workspace"]
 
@@ -356,11 +356,11 @@ def test_failure_part_way_leaves_previous_assets(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("../../mlcube.yaml", "points outside additional_files"),
-        ("sub/../../x", "points outside additional_files"),
+        ("../../mlcube.yaml", "points outside its folder"),
+        ("sub/../../x", "points outside its folder"),
         ("/etc/passwd", "an absolute target"),
         ("missing.txt", "points to nothing"),
-        ("..", "points outside additional_files"),
+        ("..", "points outside its folder"),
     ],
 )
 def test_bad_symlinks_are_rejected(tmp_path: Path, target: str, message: str) -> None:

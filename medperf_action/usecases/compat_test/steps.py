@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medperf_action import shipping
 from medperf_action.adapters.docker.replay import replay_argv, replay_kwargs
 from medperf_action.adapters.docker.sandbox import Mount, RunResult, SandboxSpec, run_task
 from medperf_action.adapters.docker.sandbox import remove_containers as remove_labelled
@@ -76,6 +78,23 @@ def step_key(
         "gpus": (task_gpus(cube, task_name) if gpus else None) or False,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _unsafe_output(where: Path) -> str | None:
+    """What in a task's output the host must not read, said; None when all is safe."""
+    try:
+        mode = os.lstat(where).st_mode
+    except FileNotFoundError:
+        return None  # missing: the caller's check says so
+    if stat.S_ISLNK(mode):
+        return f"{where.name} as a symlink (to {os.readlink(where)})"
+    problem = shipping.kind_problem(mode)
+    if problem is not None:
+        return f"{where.name}: {problem}"
+    if stat.S_ISDIR(mode):
+        for path, why in shipping.problems(where):
+            return f"{os.path.relpath(path, where.parent)}: {why}"
+    return None
 
 
 def main_output(cube: Cube, task_name: str, *, file: bool) -> str:
@@ -348,7 +367,16 @@ class StepRunner:
             self.commands[step.log_name] = command
 
     def _check_outputs(self, who: Participant, task_name: str, outputs: dict[str, Path]) -> None:
+        """Each output is there, and holds only files, folders and links that stay inside
+        it: the host reads outputs (metrics, copies for --output), and a link the
+        container made could point at any file of the host."""
         for name, where in outputs.items():
+            unsafe = _unsafe_output(where)
+            if unsafe is not None:
+                raise TaskMisbehaved(
+                    f"{who.label}: task {task_name!r} wrote {unsafe}; an output may hold only "
+                    "files, folders and links that stay inside it"
+                )
             param = who.cube.tasks[task_name].outputs[name]
             if output_is_file(param) and (not where.is_file() or where.stat().st_size == 0):
                 raise TaskMisbehaved(

@@ -62,6 +62,8 @@ def main() -> int:
         return 0
     if mode == "probe":
         probe(args.data_path, args.output_path, int(params.get("port", "9").strip()))
+    if mode == "link":  # a link in its output to a file the host has, and it does not
+        (args.output_path / "leak").symlink_to(params.get("target", "/etc/hostname").strip())
     rows = (args.data_path / "data.csv").read_text().splitlines()[1:]
     with open(args.output_path / "predictions.csv", "w") as handle:
         handle.write("case_id,probability\n")
