@@ -132,7 +132,7 @@ def _copy_predictions(out: Path, predictions: dict[str, Path]) -> None:
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         if found.is_dir():
-            shutil.copytree(found, target)  # never a host file through a link
+            shutil.copytree(found, target, symlinks=True)  # never a host file through a link
         elif found.is_file():
             target.mkdir()
             shutil.copyfile(found, target / found.name)
