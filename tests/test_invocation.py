@@ -12,6 +12,7 @@ from medperf_action.domain.cube import cube_from_data
 from medperf_action.domain.invocation import HostMount, build_invocation, output_location
 from medperf_action.errors import BenchmarkInvalid, CubeInvalid, InvalidInput
 from medperf_action.usecases.compat_test.dataset import read_paths
+from medperf_action.usecases.compat_test.report import commands_script
 from medperf_action.usecases.compat_test.steps import step_key
 
 MLCUBE = """
@@ -367,3 +368,27 @@ def test_the_run_graph_starts_jobs_by_priority_as_their_needs_are_met() -> None:
         results, failed = run_graph(workers, jobs)
     assert ran == ["prepare", "infer candidate", "infer reference", "evaluate reference"]
     assert list(failed) == ["infer candidate"] and "sanity" not in results
+
+
+def test_commands_sh_keeps_free_text_in_comments_and_makes_what_the_run_made() -> None:
+    """A cube's name is free text: a newline in it must not become a command of the
+    script a person runs. A file output of an MLCube gets its folder, not a folder of its
+    name (the cube writes the file itself)."""
+    command = {
+        "step": "x\nid > /tmp/pwned #  infer (candidate)",
+        "exit_code": 1,
+        "log": "logs/candidate-infer.log\ntouch /tmp/also",
+        "comments": ["fine\nrm -rf ~"],
+        "made": {"outputs/output_path/results.yaml": "parent", "outputs/data": "folder"},
+        "create": {"user": "1000:1000"},
+        "outputs_folder": "/cache/steps/.tmp-1",
+        "argv": ["docker", "run", "--rm", "sha256:abc"],
+    }
+    script = commands_script({"evaluator-evaluate-candidate": command})
+    lines = script.splitlines()
+    assert not [line for line in lines if line.startswith(("id ", "touch /tmp", "rm "))]
+    assert "# x id > /tmp/pwned # infer (candidate): exit code 1" in lines
+    here = '"$RERUN/evaluator-evaluate-candidate"'
+    assert f'mkdir -p "$(dirname {here}/outputs/output_path/results.yaml)"' in lines
+    assert f"mkdir -p {here}/outputs/data" in lines
+    assert f"mkdir -p {here}/outputs/output_path/results.yaml" not in lines

@@ -153,13 +153,15 @@ def commands_script(commands: dict[str, dict[str, Any]]) -> str:
     for name, command in commands.items():
         rerun = f'"$RERUN/{name}"'
         ran = str(command.get("outputs_folder") or "")
-        lines += ["", f"# {command['step']}: exit code {command.get('exit_code')}"]
-        lines.append(f"# its log: {command.get('log')}")
-        lines += [f"# {comment}" for comment in command.get("comments", [])]
+        lines += ["", _comment(f"{command['step']}: exit code {command.get('exit_code')}")]
+        lines.append(_comment(f"its log: {command.get('log')}"))
+        lines += [_comment(comment) for comment in command.get("comments", [])]
         for rel, kind in sorted(dict(command.get("made") or {}).items()):
             where = f"{rerun}/{shlex.quote(rel)}"
             if kind == "file":  # a file's bind mount needs the file to exist
                 lines.append(f'mkdir -p "$(dirname {where})" && touch {where}')
+            elif kind == "parent":  # the cube writes the file itself, in this folder
+                lines.append(f'mkdir -p "$(dirname {where})"')
             else:
                 lines.append(f"mkdir -p {where}")
         user = str(command["create"].get("user") or "")
@@ -167,6 +169,12 @@ def commands_script(commands: dict[str, dict[str, Any]]) -> str:
             lines.append(f"chown -R {user} {rerun}  # as the run did: it ran as root")
         lines.append(shell_line(command["argv"], {ran: rerun} if ran else None))
     return "\n".join(lines) + "\n"
+
+
+def _comment(text: Any) -> str:
+    """A shell comment of one line, whatever `text` holds (a cube's name is free text: a
+    newline in it must not start a command of the script)."""
+    return "# " + " ".join(str(text).split())
 
 
 def _write_commands(out: Path, commands: dict[str, dict[str, Any]]) -> None:

@@ -97,6 +97,12 @@ def _unsafe_output(where: Path) -> str | None:
     return None
 
 
+def _made_kind(cube: Cube, param: Param) -> str:
+    if not output_is_file(param):
+        return "folder"
+    return "file" if cube.format == "container-config" else "parent"
+
+
 def main_output(cube: Cube, task_name: str, *, file: bool) -> str:
     """The output that matters: `output_path`, else the only file (or folder) output."""
     outputs = cube.tasks[task_name].outputs
@@ -346,9 +352,12 @@ class StepRunner:
     ) -> None:
         """The container as it is about to run, for --output's commands (to re-run it)."""
         kwargs = replay_kwargs(spec)
-        made = {  # what the run made before the container started: folders, empty files
-            str(where.relative_to(work)): "file" if where.is_file() else "folder"
-            for where in outputs.values()
+        params = step.who.cube.tasks[step.task].outputs
+        made = {  # what the run made before the container started: folders, and the
+            # folder of a file output (the file itself only for container_config, as
+            # `_prepare_outputs` does: a file's bind mount needs it to exist)
+            str(where.relative_to(work)): _made_kind(step.who.cube, params[name])
+            for name, where in outputs.items()
         }
         argv, comments = replay_argv(kwargs)
         command = {
