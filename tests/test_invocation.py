@@ -12,8 +12,12 @@ from medperf_action.domain.cube import cube_from_data
 from medperf_action.domain.invocation import HostMount, build_invocation, output_location
 from medperf_action.errors import BenchmarkInvalid, CubeInvalid, InvalidInput
 from medperf_action.usecases.compat_test.dataset import read_paths
+from medperf_action.usecases.compat_test.images import Source, source_of
+from medperf_action.usecases.compat_test.participants import Participant
 from medperf_action.usecases.compat_test.report import commands_script
 from medperf_action.usecases.compat_test.steps import step_key
+
+CXR = Path(__file__).resolve().parent / "cubes" / "chestxray_like"
 
 MLCUBE = """
 name: m
@@ -392,3 +396,25 @@ def test_commands_sh_keeps_free_text_in_comments_and_makes_what_the_run_made() -
     assert f'mkdir -p "$(dirname {here}/outputs/output_path/results.yaml)"' in lines
     assert f"mkdir -p {here}/outputs/data" in lines
     assert f"mkdir -p {here}/outputs/output_path/results.yaml" not in lines
+
+
+def test_a_registry_entrys_pin_wins_over_the_published_cubes_own_archive_url(
+    tmp_path: Path,
+) -> None:
+    """The attacker: an entry pins its image by digest (what the registry verifies and an
+    approval records), but the published container_config says DockerArchive with a URL
+    of the attacker's, who can serve another image there later. The pin is what runs."""
+    text = (CXR / "model" / "container_config.yaml").read_text()
+    evil = "https://attacker.example/evil.tar"
+    text = text.replace("container_type: DockerImage", "container_type: DockerArchive")
+    text = text.replace("image: medperf-action-test/cxr-model:0.0.1", f"image: {evil}")
+    manifest = tmp_path / "container_config.yaml"
+    manifest.write_text(text)
+    cube = cube_from_data(manifest, yaml.safe_load(text))
+    assert cube.is_archive
+    pinned = "ghcr.io/alice/cxr@sha256:" + "a" * 64
+    entry = Participant("candidate", "cxr", cube, image=pinned, digest=pinned, build=False)
+    assert source_of(entry) == Source("reference", pinned)
+    # a local cube (no entry, no pin) runs its own archive, as MedPerf does
+    local = Participant("candidate", None, cube)
+    assert source_of(local).kind == "archive-at"

@@ -51,8 +51,13 @@ class Ready:
 
 
 def source_of(p: Participant) -> Source:
+    """What the participant runs. A registry entry's pin (its archive, or its image by
+    digest) wins over what the published cube itself says: a DockerArchive's own URL is
+    for a local cube only, or an entry could pin one image and run another."""
     if p.archive is not None:
         return Source("archive", p.archive["sha256"].lower().removeprefix("sha256:"))
+    if p.digest is not None and "@sha256:" in p.digest:
+        return Source("reference", p.digest)
     if p.cube.is_archive:
         return Source("archive-at", archive_location(p))
     context = p.cube.build_context if p.build else None

@@ -80,12 +80,15 @@ class Participant:
         }
 
 
-def load_cube(path: Path, key: str) -> Cube:
-    """The MLCube at `path`, valid for the role its place in the workflow needs."""
+def load_cube(path: Path, key: str, *, published: bool = False) -> Cube:
+    """The MLCube at `path`, valid for the role its place in the workflow needs. A
+    published cube is its manifest, parameters and additional files: what it names beside
+    them (a build context, an image archive's path) is not published, and not needed (its
+    entry pins the image), so only what is there is checked."""
     manifest = find_manifest(path)
     if manifest is None:
         raise UsageError(f"{path}: no mlcube.yaml, mlcube/mlcube.yaml or container_config.yaml")
-    report = validate_path(manifest, role=ROLE_OF[key])
+    report = validate_path(manifest, role=ROLE_OF[key], manifest_only=published)
     report.raise_errors(
         CubeInvalid, f"the {key.replace('_', ' ')} at {path} is not a valid {ROLE_OF[key]} MLCube"
     )
@@ -106,7 +109,7 @@ def from_entry(
     if "path" in entry:
         cube = load_cube(registry.resolve(entry["path"]), key)
         return Participant(key, mlcube_id, cube, image=image.get("name", ""))
-    cube = load_cube(_published_cube(entry["assets"], cache, opts), key)
+    cube = load_cube(_published_cube(entry["assets"], cache, opts), key, published=True)
     reference = image.get("reference")
     return Participant(
         key,
