@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from urllib3.exceptions import NameResolutionError
 
 from medperf_action.adapters import ci
 from medperf_action.adapters.files import download as fetch_module
-from medperf_action.adapters.files.download import Fetched, fetch, make_session
+from medperf_action.adapters.files.download import Fetched, fails_fast, fetch, make_session
 from medperf_action.adapters.files.extract import fetch_and_extract, safe_extract
 from medperf_action.adapters.files.hashing import sha256_file, sha256_tree
 from medperf_action.errors import (
@@ -697,3 +698,13 @@ def test_fetch_says_when_it_retries(server: Server, cache: Path) -> None:
     ]
     fetch(server.url("/f"), sha(b"ok"), cache=cache, name="model image", log=lines.append)
     assert lines == ["model image: retrying (1/5) after HTTP 503"]
+
+
+def test_a_temporary_dns_failure_is_retried_a_missing_name_is_not() -> None:
+    def failure(errno: int, text: str) -> NameResolutionError:
+        error = NameResolutionError("host", None, text)  # type: ignore[arg-type]
+        error.__cause__ = socket.gaierror(errno, text)
+        return error
+
+    assert fails_fast(failure(socket.EAI_NONAME, "Name or service not known"))
+    assert not fails_fast(failure(socket.EAI_AGAIN, "Temporary failure in name resolution"))

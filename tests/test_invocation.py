@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from medperf_action.adapters.docker.replay import replay_argv
+from medperf_action.adapters.docker.sandbox import device_request
 from medperf_action.domain.cube import cube_from_data
 from medperf_action.domain.invocation import HostMount, build_invocation, output_location
 from medperf_action.errors import BenchmarkInvalid, CubeInvalid, InvalidInput
@@ -418,3 +420,9 @@ def test_a_registry_entrys_pin_wins_over_the_published_cubes_own_archive_url(
     # a local cube (no entry, no pin) runs its own archive, as MedPerf does
     local = Participant("candidate", None, cube)
     assert source_of(local).kind == "archive-at"
+
+
+@pytest.mark.parametrize("gpus", ["all", "2", "device=0,1"])
+def test_the_replayed_docker_run_asks_for_the_gpus_the_run_had(gpus: str) -> None:
+    argv, comments = replay_argv({"device_requests": [device_request(gpus)], "image": "sha256:x"})
+    assert argv == ["docker", "run", "--rm", "--gpus", gpus, "sha256:x"] and comments == []

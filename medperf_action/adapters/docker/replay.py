@@ -53,8 +53,8 @@ def _flag_values(key: str, value: Any) -> list[str] | None:
         return [p for name, v in value.items() for p in ("--label", f"{name}={v}")]
     if key == "environment":
         return [p for name, v in value.items() for p in ("--env", f"{name}={v}")]
-    if key == "gpus":
-        return ["--gpus", "all"] if value else []
+    if key == "device_requests":
+        return [p for request in value or () for p in ("--gpus", _gpus_flag(request))]
     if key == "mounts":
         out = []
         for target, source, read_only in value:
@@ -62,6 +62,14 @@ def _flag_values(key: str, value: Any) -> list[str] | None:
             out += ["--mount", how]
         return out
     return None
+
+
+def _gpus_flag(request: dict[str, Any]) -> str:
+    """`docker run --gpus`'s value for one device request (as `device_request` makes it)."""
+    if request.get("device_ids"):
+        return "device=" + ",".join(str(d) for d in request["device_ids"])
+    count = int(request.get("count") or 0)
+    return "all" if count < 0 else str(count)
 
 
 def replay_argv(kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
 import tempfile
 import time
 import urllib.parse
@@ -165,7 +166,11 @@ def fails_fast(error: BaseException) -> bool:
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
     if isinstance(error, NameResolutionError):
-        return True
+        # "temporary failure in name resolution" (EAI_AGAIN) may mend: retried
+        cause = error.__cause__ or error.__context__
+        return getattr(cause, "errno", None) != socket.EAI_AGAIN and "Temporary failure" not in str(
+            error
+        )
     if not isinstance(error, NewConnectionError):
         return False
     cause = error.__cause__ or error.__context__
