@@ -76,4 +76,7 @@ def problems(root: Path) -> Iterator[tuple[str, str]]:
                 yield from walk(item.path, rel + "/")
 
     if os.path.isdir(root):
-        yield from walk(str(root), "")
+        try:
+            yield from walk(str(root), "")
+        except OSError as exc:  # unreadable, or changed while it was read
+            yield str(exc.filename or root), f"cannot be read: {exc.strerror or exc}"

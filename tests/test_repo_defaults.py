@@ -300,3 +300,18 @@ def test_a_renamed_option_hands_its_value_to_the_new_name() -> None:
     assert run("--pairs", "2") == (0, "pairs=2\n")
     assert run("--jobs", "3", "--pairs", "3") == (0, "pairs=3\n")  # the same: no conflict
     assert run("--jobs", "3", "--pairs", "2")[0] == 2
+
+
+def test_at_the_root_the_settings_errors_do_not_hide_the_mlcubes(repo: Path) -> None:
+    config = repo / ".medperf.yml"
+    config.write_text(config.read_text() + "associat: true\n")
+    misspell(repo)
+    code, out, _ = cli("validate", "--format", "json")
+    assert code == 1
+    found = {(f["file"], f["code"]) for f in json.loads(out) if f["severity"] == "error"}
+    assert (".medperf.yml", "schema") in found
+    assert ("mlcube/mlcube.yaml", "unknown-task") in found  # with the settings' role
+    config.write_text(config.read_text().replace("mlcube: mlcube", "mlcube: /etc"))
+    code, out, _ = cli("validate", "--format", "json")
+    assert code == 1  # a path the schema refuses is not followed
+    assert {f["file"] for f in json.loads(out)} == {".medperf.yml"}

@@ -28,7 +28,7 @@ from medperf_action.adapters.github.pulls import list_pulls
 from medperf_action.domain.registry.layout import REMOTE
 from medperf_action.domain.registry.reader import LocalSource, Registry
 from medperf_action.domain.registry.requests import RequestPull, request_of
-from medperf_action.errors import GitHubError, UsageError
+from medperf_action.errors import GitHubError, SnapshotMismatch, UsageError
 
 if TYPE_CHECKING:
     from medperf_action.adapters.github.client import Github, Repository
@@ -41,7 +41,7 @@ class GitHubSnapshot:
     repo: Repository
     ref: str  # as asked for (a branch, tag or SHA): how the registry is shown
     commit: str
-    files: Snapshot
+    files: Snapshot | RepoFiles  # RepoFiles at the commit when no archive matches it
 
     @property
     def description(self) -> str:
@@ -67,12 +67,18 @@ def snapshot_of(repo: Repository, ref: str, *, shown_as_commit: bool = False) ->
             ) from None
         raise
     shown = commit.sha if shown_as_commit else ref
-    files = open_snapshot(
-        commit.sha,
-        commit.tree,
-        lambda: archive_link(repo, commit.sha),
-        label=f"{repo.full_name}@{shown}",
-    )
+    files: Snapshot | RepoFiles
+    try:
+        files = open_snapshot(
+            commit.sha,
+            commit.tree,
+            lambda: archive_link(repo, commit.sha),
+            label=f"{repo.full_name}@{shown}",
+        )
+    except SnapshotMismatch:
+        # An archive that is not the commit's tree (.gitattributes export rules, a
+        # submodule): the same commit, read file by file through the API instead.
+        files = RepoFiles(repo, commit.sha)
     return GitHubSnapshot(repo, shown, commit.sha, files)
 
 

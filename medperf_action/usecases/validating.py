@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from medperf_action.domain.cube import find_manifest
+from medperf_action.domain.cube import ROLES, find_manifest
 from medperf_action.domain.validation import Report, display, validate_path
 from medperf_action.domain.validation.report import Checker, in_file_order
 from medperf_action.usecases.repo_config import find_config, find_config_above, repo_defaults
@@ -64,8 +64,9 @@ def _repository(root: Path, config: Path | None, role: str | None, manifest_only
     report = Report(kind="model-repo")
     check = Checker(path, report)
     data = check.load("model-repo")
-    if not isinstance(data, dict) or report.errors:
+    if not isinstance(data, dict) or any(f.key == "mlcube" for f in report.errors):
         return Checked(in_file_order(report), display(path))
+    # the MLCube is checked even when the settings have errors: both are reported
     folder = path.parent / str(data.get("mlcube") or "mlcube")
     if find_manifest(folder) is None:
         check.error(
@@ -77,8 +78,9 @@ def _repository(root: Path, config: Path | None, role: str | None, manifest_only
             "mlcube/mlcube.yaml or container_config.yaml",
         )
         return Checked(in_file_order(report), display(path))
+    given = data.get("role")
     cube = validate_path(
-        folder, role=role or str(data.get("role") or "model"), manifest_only=manifest_only
+        folder, role=role or (given if given in ROLES else "model"), manifest_only=manifest_only
     )
     cube.findings[:0] = report.findings
     cube.files[:0] = report.files

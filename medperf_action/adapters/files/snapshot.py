@@ -89,10 +89,10 @@ def git_tree_sha(files: Mapping[str, tuple[str, str]]) -> str:
         if sep:
             folders.setdefault(head, {})[rest] = (mode, sha)
         else:
-            name = head.encode()
+            name = os.fsencode(head)  # a name's bytes as the file system has them
             entries.append((name, mode.encode() + b" " + name + b"\0" + bytes.fromhex(sha)))
     for head, inside in folders.items():
-        name = head.encode()
+        name = os.fsencode(head)
         raw = b"40000 " + name + b"\0" + bytes.fromhex(git_tree_sha(inside))
         entries.append((name + b"/", raw))
     body = b"".join(raw for _, raw in sorted(entries))
@@ -218,6 +218,8 @@ class Snapshot:
             entry = self._build(work)
             replace_directory(entry, self.root)
         except OSError as exc:
+            if self.load():  # another process put the same commit's snapshot there first
+                return
             raise DiskError(f"{self.label}: cannot write the snapshot: {exc}") from exc
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,7 @@ from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.pins import pins_for
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, analyse
-from medperf_action.errors import DownloadError, GitHubError, MedperfError
+from medperf_action.errors import MedperfError
 from medperf_action.text import Log, now_iso, silent
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
@@ -142,7 +142,7 @@ def verify(
     # cached, two when not, at any registry size).
     try:
         base = Registry(snapshot_of(repo, default, shown_as_commit=True))
-    except (GitHubError, DownloadError) as exc:
+    except MedperfError as exc:  # GitHub, the download, an unsafe archive, the disk
         why = f"the default branch {default} could not be read: {exc}"
         result.checks.append(Check("registry", False, why))
         return result
