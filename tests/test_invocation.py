@@ -335,12 +335,12 @@ def test_participants_naming_one_image_must_be_one_image(tmp_path: Path) -> None
 
 def test_the_run_graph_starts_jobs_by_priority_as_their_needs_are_met() -> None:
     """One slot: the order jobs run in is their priority among those ready; a failed job's
-    dependants never run, and after a failure only `after_failure` jobs start."""
+    dependants never run, and after a failure only the jobs that tolerate it start."""
     from medperf_action.usecases.compat_test.graph import Job, Workers, run_graph
 
     ran: list[str] = []
 
-    def job(name: str, *needs: str, fail: bool = False, again: bool = False) -> Job:
+    def job(name: str, *needs: str, fail: bool = False, again: tuple[str, ...] = ()) -> Job:
         def run(done: dict) -> str:
             assert all(n in done for n in needs)  # it sees what it needs
             ran.append(name)
@@ -361,19 +361,34 @@ def test_the_run_graph_starts_jobs_by_priority_as_their_needs_are_met() -> None:
     assert ran == ["prepare", "infer", "evaluate", "sanity"] and not failed
     assert results == {name: name for name in jobs}
 
+    def graph(failing: str) -> dict[str, Job]:
+        blame = ("evaluate candidate",)  # the reference's runs say whose fault that is
+        return {
+            "prepare": job("prepare"),
+            "infer candidate": job("infer candidate", "prepare", fail=failing == "infer"),
+            "evaluate candidate": job(
+                "evaluate candidate", "infer candidate", fail=failing == "evaluate"
+            ),
+            "infer reference": job("infer reference", "prepare", again=blame),
+            "evaluate reference": job("evaluate reference", "infer reference", again=blame),
+            "sanity": job("sanity", "prepare"),
+        }
+
     ran.clear()
-    jobs = {
-        "prepare": job("prepare"),
-        "infer candidate": job("infer candidate", "prepare", fail=True),
-        "evaluate candidate": job("evaluate candidate", "infer candidate"),
-        "infer reference": job("infer reference", "prepare", again=True),
-        "evaluate reference": job("evaluate reference", "infer reference", again=True),
-        "sanity": job("sanity", "prepare"),
-    }
     with Workers(1) as workers:
-        results, failed = run_graph(workers, jobs)
-    assert ran == ["prepare", "infer candidate", "infer reference", "evaluate reference"]
-    assert list(failed) == ["infer candidate"] and "sanity" not in results
+        results, failed = run_graph(workers, graph("evaluate"))
+    assert ran == [
+        "prepare",
+        "infer candidate",
+        "evaluate candidate",
+        "infer reference",
+        "evaluate reference",
+    ]
+    assert list(failed) == ["evaluate candidate"] and "sanity" not in results
+    ran.clear()  # any other failure: nothing more starts
+    with Workers(1) as workers:
+        results, failed = run_graph(workers, graph("infer"))
+    assert ran == ["prepare", "infer candidate"] and list(failed) == ["infer candidate"]
 
 
 def test_commands_sh_keeps_free_text_in_comments_and_makes_what_the_run_made() -> None:

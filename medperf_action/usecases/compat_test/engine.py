@@ -92,7 +92,8 @@ def run_workflow(opts: Options) -> Outcome:
         try:
             return run.execute(source, sha, workers)
         except BaseException:
-            run.runner.cancel()  # before leaving waits for the workers
+            run.runner.cancel()  # the containers go; then the workers end
+            workers.join()  # before their logs are written and their folders removed
             if opts.output is not None:
                 write_failure(
                     opts.output,
@@ -174,7 +175,9 @@ class _Run:
 
         jobs["prepare"] = Job(("dataset", image_of[prep.key]), prepare)
         for key in self.subjects:
-            again = key != "candidate"  # the reference tells whose fault a failure is
+            # the reference's runs tell whose fault it is when the metrics cube fails on
+            # the candidate's predictions: they go on after that failure, and no other
+            again = ("evaluate candidate",) if key != "candidate" else ()
             jobs[f"infer {key}"] = Job(
                 ("prepare", image_of[key]), functools.partial(infer, key), again
             )

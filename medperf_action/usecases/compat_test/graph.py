@@ -4,8 +4,9 @@ The compatibility test's critical path is prepare -> infer -> evaluate; everythi
 (image checks, sanity_check, statistics, the other model) runs beside it. `run_graph`
 starts, whenever one of its `Workers` is free, the first job (in the order given: the
 priority) whose needs are met, and never waits for a whole stage. After a failure it
-starts only the jobs marked `after_failure` (those that tell whose fault the failure is),
-lets the running ones finish, and returns what failed.
+starts only the jobs that tolerate exactly that failure (those that tell whose fault it
+is: the reference model's runs, when the metrics cube failed on the candidate's
+predictions), lets the running ones finish, and returns what failed.
 
 `Workers` are plain threads, one per job, at most `slots` at a time (no thread pool: its
 module and `logging` cost a cached run more than the threads do).
@@ -25,7 +26,8 @@ from typing import Any
 class Job:
     needs: tuple[str, ...]
     run: Callable[[dict[str, Any]], Any]  # given the results of the jobs done so far
-    after_failure: bool = False  # started also when another job failed
+    #: The failures after which it is started all the same (none: no failure at all).
+    tolerates: tuple[str, ...] = ()
 
 
 class Workers:
@@ -56,6 +58,12 @@ class Workers:
             except queue.Empty:
                 continue
 
+    def join(self) -> None:
+        """Wait for every job started so far (after a cancel, before their results are
+        written or their folders removed)."""
+        for thread in self.threads:
+            thread.join()
+
     def __enter__(self) -> Workers:
         return self
 
@@ -65,8 +73,7 @@ class Workers:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for thread in self.threads:
-            thread.join()
+        self.join()
 
 
 def run_graph(
@@ -83,7 +90,7 @@ def run_graph(
                 del pending[name]  # it can never run
             elif (
                 running < workers.slots
-                and (not failed or job.after_failure)
+                and failed.keys() <= set(job.tolerates)
                 and all(n in results for n in job.needs)
             ):
                 del pending[name]
