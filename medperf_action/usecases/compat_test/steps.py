@@ -367,7 +367,7 @@ class StepRunner:
             "argv": argv,
             "comments": comments,
             "create": kwargs,
-            "outputs_folder": str(work.resolve()),
+            "outputs_folder": os.path.abspath(work),  # as the mounts name it
             "made": made,
             "exit_code": None,
             "cached": False,
