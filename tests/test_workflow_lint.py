@@ -23,12 +23,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "lint-cases"
@@ -244,3 +246,22 @@ def test_check_jsonschema_on_every_workflow(linters: None) -> None:
 def test_check_jsonschema_on_the_action(linters: None) -> None:
     proc = check_jsonschema("vendor.github-actions", ACTION.relative_to(REPO))
     assert proc.returncode == 0, shown(proc)
+
+
+def test_id_token_is_given_only_to_the_jobs_that_sign_or_attest() -> None:
+    """An OIDC token signs as the repository's workflow: only the job that publishes (and
+    signs, and attests the assets) holds it in a model repository's workflow."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "model-repo.yml").read_text())
+    assert workflow.get("permissions") == {}
+    holders = {
+        name
+        for name, job in workflow["jobs"].items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    }
+    assert holders == {"release"}
+    steps = workflow["jobs"]["release"]["steps"]
+    attest = [s for s in steps if str(s.get("uses", "")).startswith("actions/attest")]
+    assert attest and all(
+        re.fullmatch(r"actions/attest[-\w]*@[0-9a-f]{40}", s["uses"]) for s in attest
+    )
+    assert workflow["jobs"]["release"]["permissions"]["attestations"] == "write"
