@@ -8,7 +8,7 @@ import click
 
 from medperf_action.adapters import ci
 from medperf_action.cli import options
-from medperf_action.cli.output import out
+from medperf_action.cli.output import err, out
 from medperf_action.errors import UsageError
 from medperf_action.settings import in_actions
 from medperf_action.usecases.compat_test.engine import run_workflow
@@ -19,6 +19,7 @@ from medperf_action.usecases.compat_test.report import (
     text_report,
 )
 from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.signatures import verify_candidate
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
 
@@ -69,6 +70,9 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 )
 @click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")
 @click.option("--no-cache", is_flag=True, help="Run every step, and store nothing.")
+@options.verify_signature(
+    "the candidate: --model's assets folder, or the registry entry of --mlcube-id"
+)
 @options.container_run
 @click.option(
     "--jobs",
@@ -92,6 +96,7 @@ def test_command(
     output: Path | None,
     no_build: bool,
     no_cache: bool,
+    verify_signature: Path | None,
     timeout_s: float,
     memory: str,
     gpus: bool,
@@ -128,6 +133,9 @@ def test_command(
         output=output,
         **options.container_settings(timeout_s, memory, gpus, quiet),
     )
+    if verify_signature is not None:
+        signer = verify_candidate(opts.model, opts.model_id, opts.registry, token, verify_signature)
+        err(f"the candidate's signature is valid, signed by {signer}")
     _run_and_report(opts)
 
 
