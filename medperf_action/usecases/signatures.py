@@ -23,9 +23,7 @@ from typing import Any
 
 from medperf_action.adapters import signing
 from medperf_action.adapters.files.download import fetch
-from medperf_action.domain.registry.reader import Registry
 from medperf_action.errors import SignatureInvalid, UsageError
-from medperf_action.usecases.registries import open_registry
 
 SIGNATURE = "model.sig"
 UNSIGNED = (SIGNATURE, "checksums.sha256", "manifest.json", "release.json")
@@ -148,25 +146,3 @@ def verify_entry(entry: dict[str, Any], public_key: Path, **fetch_kwargs: Any) -
             downloaded[key] = fetch(asset["url"], asset["sha256"], name=key, **fetch_kwargs).path
     sig = fetch(signature["url"], signature["sha256"], name="assets.signature", **fetch_kwargs)
     return verify_files(entry_files(entry, downloaded), sig.path, [identity])
-
-
-def verify_candidate(
-    model: Path | None,
-    mlcube_id: str | None,
-    registry: str | Path | Registry | None,
-    token: str | None,
-    public_key: Path,
-) -> str:
-    """`test --verify-signature`: the candidate's signature, before anything runs: its
-    local assets folder (`--model`), else its registry entry's published assets."""
-    if model is not None:
-        return verify_folder(assets_folder(model), public_key)
-    if mlcube_id is None or registry is None:
-        raise UsageError(
-            "--verify-signature checks --model's assets, or --mlcube-id's in a registry"
-        )
-    opened = registry if isinstance(registry, Registry) else open_registry(registry, token)
-    entry = opened.mlcube(mlcube_id)
-    if "path" in entry and opened.root is not None:
-        return verify_folder(assets_folder(opened.root / str(entry["path"])), public_key)
-    return verify_entry(entry, public_key)
