@@ -133,6 +133,15 @@ class PublishError(InvalidInput):
     """The assets cannot be published as asked; nothing was changed."""
 
 
+class SigningError(InvalidInput):
+    """The assets could not be signed (a bad key, Sigstore refused); nothing was written."""
+
+
+class SignatureInvalid(InvalidInput):
+    """A model signature that is missing, does not match the files, or is by nobody
+    accepted."""
+
+
 class BenchmarkInvalid(InvalidInput):
     """The benchmark cannot be run as it is given (its demo data, its cubes' tasks)."""
 

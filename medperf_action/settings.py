@@ -13,6 +13,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
 | `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
 | `MEDPERF_ACTION_INSECURE_HOSTS` | hosts the registry's re-run may download from over http |
+| `ACTIONS_ID_TOKEN_REQUEST_URL`, `_TOKEN` | the job's OIDC token, for keyless signing |
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ def insecure_hosts() -> set[str]:
 def in_actions() -> bool:
     """Whether this process runs as a GitHub Actions step."""
     return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def actions_oidc() -> bool:
+    """Whether this GitHub Actions job may ask for its OIDC token (the workflow gave the job
+    `permissions: id-token: write`), as Sigstore keyless signing needs."""
+    return bool(
+        os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+        and os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    )
 
 
 def github_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:

@@ -231,6 +231,21 @@ CONTAINER_CONFIG = {
     },
 }
 
+SIGNATURES = {
+    "required": True,
+    "identities": [
+        {
+            "name": "alice",
+            "public_key": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+            "-----END PUBLIC KEY-----\n",
+        },
+        {
+            "identity": "https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1",
+            "issuer": "https://token.actions.githubusercontent.com",
+        },
+    ],
+}
+
 REGISTRY_EXAMPLE = {
     "name": "Example breast-cancer registry",
     "committee": {"users": ["alice"], "teams": ["my-org/benchmark-committee"]},
@@ -394,6 +409,7 @@ VALID: list[Case] = [
     ("registry", "docs-example", REGISTRY_EXAMPLE, {}),
     ("registry", "minimal", {"name": "r", "committee": {"users": ["alice"]}}, {}),
     ("registry", "teams-only", {"name": "r", "committee": {"teams": ["o/t"]}}, {}),
+    ("registry", "signatures", REGISTRY_EXAMPLE, {"signatures": SIGNATURES}),
     ("benchmark", "docs-example", BENCHMARK, {}),
     (
         "benchmark",
@@ -539,6 +555,24 @@ INVALID: list[Case] = [
     ("registry", "unknown-label", REGISTRY_EXAMPLE, {"labels/verifed": "x"}),
     ("registry", "bad-mode", REGISTRY_EXAMPLE, {"approval_policy/mode": "always"}),
     ("registry", "negative-tolerance", REGISTRY_EXAMPLE, {"metric_tolerance/absolute": -1}),
+    (
+        "registry",
+        "signatures-required-without-identities",
+        REGISTRY_EXAMPLE,
+        {"signatures": {"required": True}},
+    ),
+    (
+        "registry",
+        "signature-key-not-pem",
+        REGISTRY_EXAMPLE,
+        {"signatures": {"identities": [{"public_key": "ssh-ed25519 AAAA alice"}]}},
+    ),
+    (
+        "registry",
+        "sigstore-identity-without-issuer",
+        REGISTRY_EXAMPLE,
+        {"signatures": {"identities": [{"identity": "https://github.com/a/b"}]}},
+    ),
     # benchmarks/<id>.yaml
     ("benchmark", "id-upper-case", BENCHMARK, {"id": "Breast-Cancer"}),
     ("benchmark", "id-leading-dash", BENCHMARK, {"id": "-breast"}),

@@ -188,3 +188,19 @@ def listing(func: F) -> F:
         help="A table, or JSON.",
     )(func)
     return registry_or_this(read_token(func))
+
+
+def verify_signature(what: str) -> Callable[[F], F]:
+    """--verify-signature PUBKEY: check the model signature (model.sig) first."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--verify-signature",
+            "verify_signature",
+            type=click.Path(path_type=Path, exists=True, dir_okay=False),
+            metavar="PUBKEY",
+            help=f"Before anything else, check the model signature (model.sig) of {what} "
+            "against this public key (PEM); a missing, changed or foreign signature fails.",
+        )(func)
+
+    return decorate

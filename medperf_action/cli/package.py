@@ -11,6 +11,7 @@ from medperf_action.cli import options
 from medperf_action.cli.output import err, findings_format, out, render_findings
 from medperf_action.domain.validation import validate_path
 from medperf_action.errors import PackageError, UsageError
+from medperf_action.settings import actions_oidc, in_actions
 from medperf_action.usecases.packaging import (
     cube_manifest,
     files_markdown,
@@ -18,6 +19,7 @@ from medperf_action.usecases.packaging import (
     package_cube,
 )
 from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.signatures import sign_method
 from medperf_action.usecases.validating import cube_role
 
 
@@ -43,6 +45,17 @@ from medperf_action.usecases.validating import cube_role
     is_flag=True,
     help="With --image-archive or --build-image: use the local image; never build.",
 )
+@click.option(
+    "--sign",
+    is_flag=True,
+    help="Sign the assets as model.sig (OpenSSF model signing): with --key, else keyless "
+    "with Sigstore as the GitHub Actions job's identity (needs `id-token: write`).",
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --sign: the elliptic-curve private key (PEM) to sign with.",
+)
 @options.role
 def package_command(
     path: Path | None,
@@ -50,14 +63,17 @@ def package_command(
     image_archive: bool,
     build_image: bool,
     no_build: bool,
+    sign: bool,
+    key: Path | None,
     role: str | None,
 ) -> None:
     """Validate the MLCube at PATH, then write its assets folder for publishing.
 
     The equivalent of MedPerf's `scripts/package-mlcube.py --mlcube DIR`: mlcube.yaml,
     parameters.yaml, additional_files.tar.gz (deterministic, no top-level folder),
-    optionally image.tar.gz, manifest.json and checksums.sha256 (`sha256sum -c` format).
-    The folder is written atomically: a failure leaves the previous one as it was.
+    optionally image.tar.gz, manifest.json, with --sign model.sig, and checksums.sha256
+    (`sha256sum -c` format). The folder is written atomically: a failure leaves the
+    previous one as it was.
 
     PATH defaults to the MLCube of the repository's .medperf.yml, and the role to its role
     (as `validate` checks it).
@@ -80,12 +96,16 @@ def package_command(
         )
     if image_archive and build_image:
         raise UsageError("--image-archive builds the image already: give one of the two")
+    if key is not None and not sign:
+        raise UsageError("--key is the key --sign signs with: add --sign")
+    how = sign_method(key, in_actions=in_actions(), oidc=actions_oidc()) if sign else None
     result = package_cube(
         report,
         output,
         image_archive=image_archive,
         build_image=build_image,
         no_build=no_build,
+        sign=how,
         log=err,
     )
     for note in result.notes:

@@ -8,7 +8,8 @@ import click
 
 from medperf_action.adapters import ci
 from medperf_action.cli import options
-from medperf_action.cli.output import out
+from medperf_action.cli.output import err, out
+from medperf_action.domain.registry.reader import Registry
 from medperf_action.errors import UsageError
 from medperf_action.settings import in_actions
 from medperf_action.usecases.compat_test.engine import run_workflow
@@ -18,7 +19,9 @@ from medperf_action.usecases.compat_test.report import (
     markdown_report,
     text_report,
 )
+from medperf_action.usecases.registries import open_registry
 from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.signatures import assets_folder, verify_entry, verify_folder
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
 
@@ -69,6 +72,9 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 )
 @click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")
 @click.option("--no-cache", is_flag=True, help="Run every step, and store nothing.")
+@options.verify_signature(
+    "the candidate: --model's assets folder, or the registry entry of --mlcube-id"
+)
 @options.container_run
 @click.option(
     "--jobs",
@@ -92,6 +98,7 @@ def test_command(
     output: Path | None,
     no_build: bool,
     no_cache: bool,
+    verify_signature: Path | None,
     timeout_s: float,
     memory: str,
     gpus: bool,
@@ -128,6 +135,9 @@ def test_command(
         output=output,
         **options.container_settings(timeout_s, memory, gpus, quiet),
     )
+    if verify_signature is not None:
+        signer = _verify_candidate(opts, verify_signature)
+        err(f"the candidate's signature is valid, signed by {signer}")
     _run_and_report(opts)
 
 
@@ -145,6 +155,23 @@ def _run_and_report(opts: Options) -> None:
     ci.set_output("passed", "true")
     ci.set_json_output("summary-json", summary)
     ci.set_json_output("metrics-json", summary["metrics"])
+
+
+def _verify_candidate(opts: Options, public_key: Path) -> str:
+    """--verify-signature: the candidate's signature, before anything runs: its local
+    assets folder (--model), else its registry entry's published assets."""
+    if opts.model is not None:
+        return verify_folder(assets_folder(opts.model), public_key)
+    if opts.model_id is None or opts.registry is None:
+        raise UsageError("--verify-signature checks --model's assets, or --mlcube-id's")
+    registry = opts.registry
+    opened = (
+        registry if isinstance(registry, Registry) else open_registry(registry, opts.registry_token)
+    )
+    entry = opened.mlcube(opts.model_id)
+    if "path" in entry and opened.root is not None:
+        return verify_folder(assets_folder(opened.root / str(entry["path"])), public_key)
+    return verify_entry(entry, public_key)
 
 
 def _repository_mlcube(folder: Path) -> Path:

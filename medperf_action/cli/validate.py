@@ -11,6 +11,8 @@ from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import findings_format, out, render_findings
 from medperf_action.domain.schemas import SCHEMA_FILES
+from medperf_action.usecases.repo_config import repo_defaults
+from medperf_action.usecases.signatures import assets_folder, verify_folder
 from medperf_action.usecases.validating import validate_target
 
 
@@ -34,6 +36,7 @@ from medperf_action.usecases.validating import validate_target
     help="Skip the existence checks of the build context and additional files "
     "(for a checkout that does not hold them).",
 )
+@options.verify_signature("PATH's assets folder (PATH itself, or the assets/ package wrote)")
 @options.config
 def validate(
     path: Path | None,
@@ -41,6 +44,7 @@ def validate(
     kind: str | None,
     fmt: str | None,
     manifest_only: bool,
+    verify_signature: Path | None,
     config: Path | None,
 ) -> None:
     """Check an MLCube directory, a manifest, or a registry/config file.
@@ -54,6 +58,11 @@ def validate(
     Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error.
     """
     fmt = findings_format(fmt)
+    if verify_signature is not None:
+        target = path or repo_defaults(config).mlcube_dir or Path(".")
+        folder = assets_folder(target)
+        signer = verify_folder(folder, verify_signature)
+        click.echo(f"{folder}: the signature is valid, signed by {signer}", err=True)
     checked = validate_target(
         path, kind=kind, role=role, manifest_only=manifest_only, config=config
     )

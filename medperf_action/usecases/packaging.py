@@ -14,6 +14,8 @@ otherwise) receives:
   MedPerf gives it;
 * `image.tar.gz`, with `--image-archive`: the gzipped `docker save`;
 * `manifest.json`: name, size and SHA-256 of each file, the image, the cube;
+* `model.sig`, with `--sign`: the OpenSSF model signature of the files above but
+  manifest.json (`usecases/signatures.py` says what is signed and why);
 * `checksums.sha256`: `sha256sum` lines for every other file, sorted by name.
 
 The folder is written atomically: everything goes to a temporary folder beside the
@@ -51,6 +53,7 @@ from medperf_action.domain.cube import Cube, find_manifest
 from medperf_action.domain.validation import Report
 from medperf_action.errors import DockerError, InvalidInput, PackageError, UsageError
 from medperf_action.text import Log, human_size, md_code, md_table, silent, table
+from medperf_action.usecases.signatures import SignWith, sign_folder
 
 MANIFEST_JSON = "manifest.json"
 CHECKSUMS = "checksums.sha256"
@@ -281,12 +284,14 @@ def package_cube(
     image_archive: bool = False,
     build_image: bool = False,
     no_build: bool = False,
+    sign: SignWith | None = None,
     log: Log = silent,
 ) -> PackageResult:
     """Write the assets folder of a validated cube (`report` from `validate_path`).
 
     `image_archive` writes the image as image.tar.gz; `build_image` only makes sure the
-    image is current and records its ID (for `publish --push-image`)."""
+    image is current and records its ID (for `publish --push-image`); `sign` signs the
+    folder as model.sig before it takes the destination's place."""
     cube = report.cube
     if report.kind not in ("mlcube", "container-config") or cube is None:
         target = report.files[0] if report.files else "the path"
@@ -306,6 +311,8 @@ def package_cube(
     try:
         image = "archive" if image_archive else "build" if build_image else None
         result = _write_assets(cube, report, tmp, image, no_build, log)
+        if sign is not None:
+            _sign(result, sign, log)
         os.chmod(tmp, 0o755 & ~umask())
         replace_directory(tmp, dest)
     except OSError as exc:
@@ -370,6 +377,17 @@ def _write_assets(
     files.sort(key=lambda f: f.name)
     _write_text(tmp / CHECKSUMS, checksums_text(files))
     return PackageResult(tmp, files, manifest, notes)
+
+
+def _sign(result: PackageResult, how: SignWith, log: Log) -> None:
+    """Sign the written folder; model.sig joins the files and checksums.sha256."""
+    log(f"signing the assets {'with ' + str(how.key) if how.key else 'with Sigstore (keyless)'}")
+    signature = sign_folder(result.directory, how)
+    data = signature.read_bytes()
+    result.files.append(AssetFile(signature.name, len(data), hashlib.sha256(data).hexdigest()))
+    result.files.sort(key=lambda f: f.name)
+    result.checksums.unlink()
+    _write_text(result.checksums, checksums_text(result.files))
 
 
 def files_table(result: PackageResult) -> str:

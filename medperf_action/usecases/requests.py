@@ -116,6 +116,7 @@ def build_entry(
     for key, name in (
         ("parameters", "parameters.yaml"),
         ("additional_files", "additional_files.tar.gz"),
+        ("signature", "model.sig"),  # package --sign's signature, when it was published
     ):
         found = _published_asset(published, name)
         if found:

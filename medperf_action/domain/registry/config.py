@@ -1,5 +1,5 @@
 """registry.yaml: the committee, the label names, the approval policy, the tolerance, and
-the limits of the registry's re-run."""
+the limits of the registry's re-run, the signatures it requires."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ class RegistryConfig:
     memory: str = DEFAULT_MEMORY
     max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES
     max_extract_bytes: int = DEFAULT_MAX_EXTRACT_BYTES
+    #: `signatures`: whether every submitted mlcube must be signed, and by whom (each a
+    #: `{public_key}` or a Sigstore `{identity, issuer}`, as the schema says).
+    signatures_required: bool = False
+    signature_identities: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_data(cls, data: dict[str, Any] | None) -> RegistryConfig:
@@ -42,6 +46,7 @@ class RegistryConfig:
         policy = data.get("approval_policy") or {}
         tolerance = data.get("metric_tolerance") or {}
         limits = data.get("limits") or {}
+        signatures = data.get("signatures") or {}
         return cls(
             name=data.get("name", "registry"),
             users=list(committee.get("users") or []),
@@ -54,6 +59,8 @@ class RegistryConfig:
             memory=str(limits.get("memory", DEFAULT_MEMORY)),
             max_asset_bytes=int(limits.get("max_asset_bytes", DEFAULT_MAX_ASSET_BYTES)),
             max_extract_bytes=int(limits.get("max_extract_bytes", DEFAULT_MAX_EXTRACT_BYTES)),
+            signatures_required=bool(signatures.get("required", False)),
+            signature_identities=[dict(i) for i in signatures.get("identities") or []],
         )
 
     def within_tolerance(self, reported: float, verified: float) -> bool:

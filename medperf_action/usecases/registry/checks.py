@@ -34,9 +34,11 @@ from medperf_action.errors import (
     InvalidInput,
     MedperfError,
     RegistryInvalid,
+    SignatureInvalid,
     YamlError,
 )
 from medperf_action.text import Log, shorten
+from medperf_action.usecases.signatures import entry_files, identities, verify_files
 
 MAX_DETAIL = 4000
 SCHEMA_KINDS = {
@@ -296,13 +298,15 @@ def in_general_terms(exc: MedperfError) -> str:
     return str(exc)
 
 
-def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> Check:
+def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> list[Check]:
     """Download every asset into a fresh folder (a warm cache proves nothing about what the
     URL serves), over https only and no more than its declared size (or the registry's
-    limit), and check its SHA-256; then validate the downloaded manifest."""
+    limit), and check its SHA-256; then validate the downloaded manifest, and check the
+    model signature of the downloads (`check_signature`)."""
     if "path" in entry:
-        return Check("assets", False, "a `path:` entry works only in a local registry")
+        return [Check("assets", False, "a `path:` entry works only in a local registry")]
     problems, done = [], []
+    downloaded: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="medperf-verify-") as tmp:
         manifest = None
         for name, asset in _assets(entry):
@@ -322,6 +326,7 @@ def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> Che
                 problems.append(f"{name}: {in_general_terms(exc)}")
                 continue
             done.append(name)
+            downloaded[name] = got.path
             if name == "assets.mlcube":
                 # MedPerf's two formats, told apart by the published file's name.
                 is_config = url.rsplit("/", 1)[-1] == "container_config.yaml"
@@ -333,12 +338,38 @@ def check_assets(entry: dict[str, Any], config: RegistryConfig, log: Log) -> Che
             report = validate_path(manifest, role=entry.get("role"), manifest_only=True)
             for finding in report.errors:
                 problems.append(f"the published mlcube.yaml: {finding.body()}")
+        signature = check_signature(entry, config, downloaded)
+    signed = [signature] if signature is not None else []
     reference = (entry.get("image") or {}).get("reference")
     note = f"; image {reference} is pinned by digest (pulled when run)" if reference else ""
     if problems:
-        return Check("assets", False, "; ".join(problems))
-    return Check(
-        "assets",
-        True,
-        f"{len(done)} asset(s) downloaded, SHA-256 matched: {', '.join(done)}" + note,
-    )
+        return [Check("assets", False, "; ".join(problems)), *signed]
+    done_text = f"{len(done)} asset(s) downloaded, SHA-256 matched: {', '.join(done)}"
+    return [Check("assets", True, done_text + note), *signed]
+
+
+def check_signature(
+    entry: dict[str, Any], config: RegistryConfig, downloaded: dict[str, Path]
+) -> Check | None:
+    """The entry's model signature against its downloaded assets and registry.yaml's
+    `signatures.identities`: a missing one (when required), one that does not match the
+    assets, or one by nobody listed fails. None: unsigned, and nothing requires it."""
+    if not (entry.get("assets") or {}).get("signature"):
+        if not config.signatures_required:
+            return None
+        why = (
+            "registry.yaml requires a model signature, and the entry names none "
+            "(assets.signature): sign with `package --sign`, publish, and submit again"
+        )
+        return Check("signature", False, why)
+    accepted = identities(config.signature_identities)
+    if not accepted:
+        return Check("signature", True, "signed, but registry.yaml lists no identity: not checked")
+    if "assets.signature" not in downloaded or "assets.mlcube" not in downloaded:
+        return Check("signature", False, "not checked: an asset could not be downloaded")
+    files = entry_files(entry, downloaded)
+    try:
+        signer = verify_files(files, downloaded["assets.signature"], accepted)
+    except SignatureInvalid as exc:
+        return Check("signature", False, f"refused: {exc}")
+    return Check("signature", True, f"signed by {signer}: {', '.join(sorted(files))} match")

@@ -165,7 +165,7 @@ def verify(
         return result
     if req.kind == "submission":
         result.checks.append(check_submission(base, req, entry, state.author))
-        result.checks.append(check_assets(entry, result.config, log))
+        result.checks.extend(check_assets(entry, result.config, log))
         return result
     rules, runnable = check_association(
         base, req, entry, state.author, lambda: list_requests(repo, default, "open"), pr

@@ -1,0 +1,148 @@
+"""Model signatures: `package --sign` writes one, `validate`/`test --verify-signature` and
+`registry verify` check one (OpenSSF model signing, `adapters/signing.py`).
+
+What is signed is exactly what a registry entry pins: the manifest (`mlcube.yaml` or
+`container_config.yaml`), `parameters.yaml`, `additional_files.tar.gz` and `image.tar.gz`,
+whichever the folder holds. Left out, and recorded as left out in the signature itself:
+`model.sig`, `checksums.sha256` and `manifest.json` (both only describe the signed files,
+and the checksums list the signature too) and `release.json` (publish's record). So a
+registry checks a signature from the entry's downloads alone, and OpenSSF's own
+`model_signing verify ... --ignore-paths assets/model.sig assets/` accepts the folder.
+An image pushed to a registry (`publish --push-image`) is pinned by digest in the entry,
+not signed: sign with `--image-archive` to cover the image too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medperf_action.adapters import signing
+from medperf_action.adapters.files.download import fetch
+from medperf_action.errors import SignatureInvalid, UsageError
+
+SIGNATURE = "model.sig"
+UNSIGNED = (SIGNATURE, "checksums.sha256", "manifest.json", "release.json")
+#: A registry entry's assets and the names they are signed under.
+ENTRY_FILES = {
+    "assets.parameters": "parameters.yaml",
+    "assets.additional_files": "additional_files.tar.gz",
+    "image.archive": "image.tar.gz",
+}
+#: What the OIDC token of a GitHub Actions workflow says as its issuer.
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@dataclass(frozen=True)
+class SignWith:
+    """How to sign: with the private key at `key`, or (None) keyless with Sigstore."""
+
+    key: Path | None
+
+
+def sign_method(key: Path | None, *, in_actions: bool, oidc: bool) -> SignWith:
+    """`--key` signs with that key; without it, Sigstore keyless signing, which needs a
+    GitHub Actions job allowed its OIDC token (`permissions: id-token: write`)."""
+    if key is not None:
+        return SignWith(key)
+    if not in_actions:
+        raise UsageError(
+            "--sign without --key signs with Sigstore as a GitHub Actions job's identity, "
+            "and this is not GitHub Actions: pass --key PRIVATE_KEY.pem"
+        )
+    if not oidc:
+        raise UsageError(
+            "--sign without --key needs the job's OIDC token: give the job "
+            "`permissions: id-token: write` (or pass --key PRIVATE_KEY.pem)"
+        )
+    return SignWith(None)
+
+
+def sign_folder(folder: Path, how: SignWith) -> Path:
+    """Sign the assets in `folder` as `folder/model.sig`; returns its path."""
+    signature = folder / SIGNATURE
+    if how.key is not None:
+        signing.sign_with_key(folder, signature, how.key, UNSIGNED)
+    else:
+        signing.sign_keyless(folder, signature, UNSIGNED)
+    return signature
+
+
+def assets_folder(path: Path) -> Path:
+    """The signed assets folder `path` names: itself when it holds model.sig, else the
+    `assets/` folder `package` writes beside the MLCube's manifest."""
+    if (path / SIGNATURE).is_file() or path.name == "assets":
+        return path
+    for candidate in (path / "assets", path / "mlcube" / "assets", path.parent / "assets"):
+        if (candidate / SIGNATURE).is_file():
+            return candidate
+    return path / "assets"
+
+
+def verify_folder(folder: Path, public_key: Path) -> str:
+    """Check `folder/model.sig` against the key; returns what signed. SignatureInvalid."""
+    identity = signing.read_public_key(public_key)
+    return signing.verify(folder, folder / SIGNATURE, [identity]).name
+
+
+def identities(entries: Iterable[dict[str, Any]]) -> list[signing.Identity]:
+    """registry.yaml's `signatures.identities` as the adapter's identities."""
+    found: list[signing.Identity] = []
+    for number, item in enumerate(entries, 1):
+        if "public_key" in item:
+            found.append(
+                signing.PublicKey(str(item["public_key"]), item.get("name") or f"key {number}")
+            )
+        else:
+            found.append(signing.SigstoreIdentity(str(item["identity"]), str(item["issuer"])))
+    return found
+
+
+def entry_files(entry: dict[str, Any], downloaded: dict[str, Path]) -> dict[str, Path]:
+    """The signed file name of each downloaded asset of `entry` (`assets.NAME` keys)."""
+    files: dict[str, Path] = {}
+    for key, path in downloaded.items():
+        if key == "assets.mlcube":
+            url = str(entry["assets"]["mlcube"]["url"])
+            is_config = url.rsplit("/", 1)[-1] == "container_config.yaml"
+            files["container_config.yaml" if is_config else "mlcube.yaml"] = path
+        elif key in ENTRY_FILES:
+            files[ENTRY_FILES[key]] = path
+    return files
+
+
+def verify_files(files: dict[str, Path], signature: Path, accepted: list[signing.Identity]) -> str:
+    """Lay `files` (signed name: downloaded path) out as the signed folder, check the
+    signature; returns who signed. SignatureInvalid."""
+    with tempfile.TemporaryDirectory(prefix="medperf-signed-") as tmp:
+        folder = Path(tmp) / "assets"
+        folder.mkdir()
+        for name, path in files.items():
+            try:
+                os.link(path, folder / name)
+            except OSError:  # another file system: a copy, never a symlink (refused)
+                (folder / name).write_bytes(path.read_bytes())
+        return signing.verify(folder, signature, accepted).name
+
+
+def verify_entry(entry: dict[str, Any], public_key: Path, **fetch_kwargs: Any) -> str:
+    """Download a registry entry's assets and signature (through the cache) and check the
+    signature against `public_key`, before anything of it runs."""
+    identity = signing.read_public_key(public_key)
+    signature = (entry.get("assets") or {}).get("signature")
+    if not signature:
+        raise SignatureInvalid(f"mlcube {entry.get('id')}: the entry names no signature")
+    downloaded: dict[str, Path] = {}
+    wanted = {"assets.mlcube": (entry.get("assets") or {}).get("mlcube")}
+    for key in ENTRY_FILES:
+        group, _, name = key.partition(".")
+        wanted[key] = (entry.get(group) or {}).get(name)
+    for key, asset in wanted.items():
+        if asset:
+            downloaded[key] = fetch(asset["url"], asset["sha256"], name=key, **fetch_kwargs).path
+    sig = fetch(signature["url"], signature["sha256"], name="assets.signature", **fetch_kwargs)
+    return verify_files(entry_files(entry, downloaded), sig.path, [identity])

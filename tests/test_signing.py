@@ -1,0 +1,167 @@
+"""Model signing (OpenSSF model signing): `package --sign`, checked by OpenSSF's own CLI and by
+`validate`/`test --verify-signature`; how keyless signing is chosen. Offline, real library,
+key pairs made here. The registry's side is in test_registry_workflows.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from medperf_action.errors import UsageError
+from medperf_action.usecases.signatures import SignWith, sign_method
+from tests.test_packaging import example_copy, run_cli
+
+OPENSSF_CLI = Path(sys.executable).parent / "model_signing"
+
+
+def key_pair(folder: Path, name: str = "key") -> tuple[Path, Path]:
+    """An EC P-256 key pair as PEM files: (private, public)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = folder / f"{name}.pem", folder / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def openssf_verify(assets: Path, public: Path) -> subprocess.CompletedProcess[str]:
+    """OpenSSF's own CLI, exactly as the docs tell a hospital to run it."""
+    return subprocess.run(
+        [
+            str(OPENSSF_CLI),
+            "verify",
+            "key",
+            "--signature",
+            str(assets / "model.sig"),
+            "--public_key",
+            str(public),
+            "--ignore-paths",
+            str(assets / "model.sig"),
+            str(assets),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture
+def signed(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A freshly packaged and signed example model: (mlcube folder, assets, public key)."""
+    cube = example_copy(tmp_path)
+    private, public = key_pair(tmp_path)
+    code, _, err = run_cli("package", str(cube), "--sign", "--key", str(private))
+    assert code == 0, err
+    return cube, cube / "assets", public
+
+
+def test_a_signed_folder_is_accepted_by_openssf_and_refused_once_a_byte_changes(
+    signed: tuple[Path, Path, Path],
+) -> None:
+    _, assets, public = signed
+    listed = (assets / "checksums.sha256").read_text().split()
+    assert "model.sig" in listed  # so publish uploads it
+    done = openssf_verify(assets, public)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # publish writes release.json beside the assets: not signed, and left out when checked
+    (assets / "release.json").write_text("{}\n")
+    assert openssf_verify(assets, public).returncode == 0
+    data = bytearray((assets / "additional_files.tar.gz").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (assets / "additional_files.tar.gz").write_bytes(bytes(data))
+    done = openssf_verify(assets, public)
+    assert done.returncode != 0
+    assert "additional_files.tar.gz" in done.stdout + done.stderr
+
+
+def test_every_asset_but_the_descriptions_is_signed(signed: tuple[Path, Path, Path]) -> None:
+    _, assets, public = signed
+    for name in ("mlcube.yaml", "parameters.yaml"):
+        original = (assets / name).read_bytes()
+        (assets / name).write_bytes(original + b"\n")
+        assert openssf_verify(assets, public).returncode != 0, name
+        (assets / name).write_bytes(original)
+    # a file added to the folder is not what was signed either
+    (assets / "extra.bin").write_bytes(b"x")
+    assert openssf_verify(assets, public).returncode != 0
+
+
+def test_validate_and_test_check_the_signature_first(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    cube, assets, public = signed
+    code, out, err = run_cli("validate", str(cube), "--verify-signature", str(public))
+    assert code == 0, out + err
+    assert "signature" in (out + err).lower()
+    _, other = key_pair(tmp_path, "other")
+    code, out, err = run_cli("validate", str(cube), "--verify-signature", str(other))
+    assert code == 1
+    assert "not by any accepted identity" in err
+    (assets / "parameters.yaml").write_bytes(b"changed: 1\n")
+    code, out, err = run_cli("test", "--model", str(cube), "--verify-signature", str(public))
+    assert code == 1
+    assert "does not match the files" in err and "parameters.yaml" in err
+    # refused before anything ran: no results
+    assert "candidate" not in out
+
+
+def test_a_missing_signature_is_refused(tmp_path: Path) -> None:
+    cube = example_copy(tmp_path)
+    _, public = key_pair(tmp_path)
+    assert run_cli("package", str(cube))[0] == 0
+    code, _, err = run_cli("validate", str(cube), "--verify-signature", str(public))
+    assert code == 1
+    assert "model.sig is missing" in err
+
+
+def test_a_failed_signing_writes_nothing(tmp_path: Path) -> None:
+    cube = example_copy(tmp_path)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key\n")
+    code, _, err = run_cli("package", str(cube), "--sign", "--key", str(bad))
+    assert code == 1
+    assert "signing with" in err and "elliptic-curve" in err
+    assert not (cube / "assets").exists()
+
+
+def test_keyless_signing_is_chosen_only_with_an_actions_oidc_token() -> None:
+    assert sign_method(Path("k.pem"), in_actions=False, oidc=False) == SignWith(Path("k.pem"))
+    assert sign_method(Path("k.pem"), in_actions=True, oidc=True) == SignWith(Path("k.pem"))
+    assert sign_method(None, in_actions=True, oidc=True) == SignWith(None)
+    with pytest.raises(UsageError, match="this is not GitHub Actions"):
+        sign_method(None, in_actions=False, oidc=False)
+    with pytest.raises(UsageError, match="id-token: write"):
+        sign_method(None, in_actions=True, oidc=False)
+
+
+def test_package_sign_without_key_outside_actions_is_a_usage_error(tmp_path: Path) -> None:
+    cube = example_copy(tmp_path)
+    code, _, err = run_cli("package", str(cube), "--sign")
+    assert code == 2
+    assert "--key" in err
+    code, _, err = run_cli(
+        "package",
+        str(cube),
+        "--sign",
+        env={
+            "GITHUB_ACTIONS": "true",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": "",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "",
+        },
+    )
+    assert code == 2
+    assert "id-token: write" in err
+    assert not (cube / "assets").exists()
