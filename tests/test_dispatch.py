@@ -298,3 +298,12 @@ def test_the_actions_config_input_reaches_validate_and_test() -> None:
     assert action_argv(inputs) == ["validate", ".", "--config", "settings/medperf.yml"]
     argv = action_argv({"command": "test", "config": "settings/medperf.yml"})
     assert argv[argv.index("--config") + 1] == "settings/medperf.yml"
+
+
+def test_a_tag_push_signs_keyless_when_the_settings_say_so(model_repo: Path) -> None:
+    payload = webhook_events.load("push", ref="refs/tags/v2.0.0")
+    package = commands(plan_for_event("push", event_file(model_repo, payload), model_repo))[3]
+    assert package[0] == "package" and "--sign" not in package
+    (model_repo / ".medperf.yml").write_text(CONFIG + "sign: true\n")
+    package = commands(plan_for_event("push", event_file(model_repo, payload), model_repo))[3]
+    assert "--sign" in package and "--key" not in package  # the job's OIDC identity signs

@@ -146,6 +146,8 @@ def _release_steps(cfg: dict[str, Any], tag: str) -> list[Step]:
     assets = f"{mlcube}/assets"
     push = (cfg.get("image") or {}).get("push")
     package = ["package", mlcube, "--build-image" if push else "--image-archive"]
+    if cfg.get("sign"):  # keyless: the release job's OIDC identity signs (Sigstore)
+        package.append("--sign")
     publish = ["publish", "--tag", tag, "--assets", assets]
     if push:
         if not IMAGE_TAG.match(tag):
