@@ -208,6 +208,8 @@ def _attestation(
     url = run.get("html_url") if isinstance(run, dict) else None
     if not isinstance(url, str) or not RUN_URL.match(url):
         return None, None  # run by hand (--pr, no event): no run to point to
+    if f"/{doc['registry']}/actions/runs/".lower() not in url.lower():
+        return None, f"⚠️ No result statement is recorded: the run {md(url)} is not the registry's."
     try:
         stated, sha = read_statement(folder)
     except ReportInvalid as exc:
