@@ -9,6 +9,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `MEDPERF_REGISTRY_TOKEN` | the token that opens requests in the registry |
 | `GITHUB_TOKEN` | the token for everything else on GitHub |
 | `GITHUB_REPOSITORY` | this repository, under GitHub Actions |
+| `GITHUB_SERVER_URL`, `GITHUB_RUN_ID` | this run's page, which a result statement names |
 | `MEDPERF_TEAM_TOKEN` | a token that reads the committee's team memberships, for nothing else |
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
 | `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
@@ -108,3 +109,13 @@ def commit_sha() -> str | None:
 def run_id() -> str:
     """The GitHub Actions run ($GITHUB_RUN_ID), or `local`."""
     return os.environ.get("GITHUB_RUN_ID", "local")
+
+
+def run_url() -> str | None:
+    """This GitHub Actions run's page ($GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/
+    $GITHUB_RUN_ID); None outside GitHub Actions."""
+    run, repo = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_REPOSITORY")
+    if not run or not repo or not in_actions():
+        return None
+    server = os.environ.get("GITHUB_SERVER_URL") or "https://github.com"
+    return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"

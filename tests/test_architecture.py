@@ -28,7 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "medperf_action"
 #: Third-party packages that cost tens of milliseconds to import: imported at first use,
 #: inside the adapter (or the schema module) that needs them, never at start-up.
-HEAVY = {"docker", "github", "requests", "urllib3", "jsonschema", "referencing", "model_signing"}
+HEAVY = {
+    "docker",
+    "github",
+    "requests",
+    "urllib3",
+    "jsonschema",
+    "referencing",
+    "model_signing",
+    "in_toto_attestation",
+    "google",
+}
 TERMINAL = {("sys", "stdout"), ("sys", "stderr"), ("click", "echo")}
 
 

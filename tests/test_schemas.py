@@ -35,6 +35,7 @@ EXPECTED_SCHEMAS = {
     "parameters.schema.json",
     "pins.schema.json",
     "registry.schema.json",
+    "result-predicate.schema.json",
     "summary.schema.json",
     "verify-report.schema.json",
 }

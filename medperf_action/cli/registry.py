@@ -18,6 +18,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli.output import err, out
 from medperf_action.settings import github_token
+from medperf_action.usecases.provenance import STATEMENT_FILE, keep_statement
 from medperf_action.usecases.registry.artifact import write_report
 from medperf_action.usecases.registry.context import check_repo_name, open_context
 from medperf_action.usecases.registry.on_label import on_label
@@ -39,7 +40,10 @@ def registry() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("verify-report"),
     show_default=True,
-    help="Where to write report.json and report.md (the artifact to upload).",
+    help=(
+        "Where to write report.json, report.md and, when the re-run produced metrics, "
+        "medperf-result.intoto.json (the artifact to upload)."
+    ),
 )
 @click.option("--token", help="GitHub token (default: $GITHUB_TOKEN); read access is enough.")
 def verify_command(pr: int, name: str | None, report_dir: Path, token: str | None) -> None:
@@ -60,11 +64,14 @@ def verify_command(pr: int, name: str | None, report_dir: Path, token: str | Non
         result = verify(pr, name, token, log=err, progress=ci.TerminalProgress())
     doc = result.as_dict()
     markdown = write_report(doc, report_dir, result.config)
+    stated = keep_statement(report_dir, result.statement)
     out(markdown)
     ci.add_summary(markdown)
     ci.set_output("passed", "true" if doc["passed"] else "false")
     ci.set_output("report-dir", str(report_dir))
     err(f"report written to {report_dir}/report.json and report.md")
+    if stated is not None:
+        err(f"the re-run's result statement: {report_dir}/{STATEMENT_FILE} (sha256 {stated})")
     sys.exit(0 if doc["passed"] else 1)
 
 

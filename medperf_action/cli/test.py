@@ -66,8 +66,9 @@ EXISTING_DIR = click.Path(path_type=Path, exists=True)
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    help="Write results.yaml, summary.json, the task logs, both models' predictions and each "
-    "task's docker run command here (under GitHub Actions, default "
+    help="Write results.yaml, summary.json, the task logs, both models' predictions, each "
+    "task's docker run command and the result statement (medperf-result.intoto.json) "
+    "here (under GitHub Actions, default "
     "medperf-results/BENCHMARK, the folder the reusable workflow uploads).",
 )
 @click.option("--no-build", is_flag=True, help="Use the images that are there; never build.")

@@ -15,7 +15,7 @@ import functools
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.compat_test.participants import Participant, resolve_participants
 from medperf_action.usecases.compat_test.report import Kept, write_failure, write_output
 from medperf_action.usecases.compat_test.steps import StepResult, StepRunner, main_output
+from medperf_action.usecases.provenance import keep_statement, run_statement
 from medperf_action.usecases.registries import open_registry
 
 TASK_ORDER = ("prepare", "sanity_check", "statistics", "infer", "evaluate")
@@ -46,6 +47,8 @@ class Outcome:
     results: dict[str, Path]
     logs: dict[str, Path]
     statistics: Path | None
+    #: The cubes that ran, with their images (what a result statement names).
+    parts: dict[str, Participant] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,6 +98,7 @@ def run_workflow(opts: Options) -> Outcome:
             run.runner.cancel()  # the containers go; then the workers end
             workers.join()  # before their logs are written and their folders removed
             if opts.output is not None:
+                keep_statement(opts.output, None)  # no metrics, no result to state
                 write_failure(
                     opts.output,
                     run.summary(False, None),
@@ -134,12 +138,14 @@ class _Run:
                 "reference": _metrics(reference) if reference is not None else None,
             },
         )
-        outcome.logs = dict(self.runner.logs)
+        outcome.logs, outcome.parts = dict(self.runner.logs), dict(self.parts)
         if self.opts.output is not None:
             kept = Kept(outcome.logs, self.predictions, self.runner.commands)
             write_output(
                 self.opts.output, outcome.summary, outcome.results, kept, outcome.statistics
             )
+            summary = self.opts.output / "summary.json"
+            keep_statement(self.opts.output, run_statement(summary, outcome.summary, self.parts))
         return outcome
 
     def _jobs(self, source: str, sha: str | None) -> dict[str, Job]:

@@ -51,6 +51,8 @@ class Participant:
     digest: str | None = None
     build: bool = True
     archive: dict[str, Any] | None = None  # a published `docker save` (url, sha256, size)
+    #: A published cube's assets by name: their SHA-256s (what its result statement names).
+    assets: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -119,6 +121,7 @@ def from_entry(
         digest=reference,
         build=False,
         archive=image.get("archive"),
+        assets={name: str(a["sha256"]).lower() for name, a in entry["assets"].items()},
     )
 
 

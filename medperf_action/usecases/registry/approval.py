@@ -154,13 +154,17 @@ def approve(
     mlcube: str,
     approved_by: str,
     pins: dict[str, Any],
+    attestation: dict[str, str] | None = None,
 ) -> list[str]:
     """Merge, commit APPROVED with approved_by/approved_at and what was verified (the
-    request, its head, the pins of the cubes that ran), drop the pending label."""
+    request, its head, the pins of the cubes that ran, and where the verify run's result
+    statement is, when it stated one), drop the pending label."""
     done = []
     if merge(ctx, state, benchmark, mlcube):
         done.append(f"merged #{state.number}")
     verified = {"pr": state.number, "commit": state.head_sha, "mlcubes": pins}
+    if attestation is not None:
+        verified["attestation"] = attestation
     sha = commit_status(ctx, benchmark, mlcube, approved_by, verified)
     if sha:
         done.append(f"committed status APPROVED ({sha[:12]}) by {approved_by}")

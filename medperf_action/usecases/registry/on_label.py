@@ -44,7 +44,12 @@ from medperf_action.errors import GitHubError, UsageError
 from medperf_action.settings import run_id, team_token
 from medperf_action.usecases.registry.approval import approve, current_pins
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
-from medperf_action.usecases.registry.decisions import BINDING, rejected_by, rejection_line
+from medperf_action.usecases.registry.decisions import (
+    BINDING,
+    attestation_of,
+    rejected_by,
+    rejection_line,
+)
 
 if TYPE_CHECKING:
     from medperf_action.adapters.github.client import IssueComment
@@ -72,6 +77,7 @@ class Decision:
     found: list[IssueComment] = field(default_factory=list)  # the PR's comments
     status: str | None = None  # the pair's file on the default branch, when read
     pins: dict[str, Any] | None = None  # what was verified, once checked still current
+    attestation: dict[str, str] | None = None  # where the verify run's statement is
 
     @property
     def labels(self) -> dict[str, str]:
@@ -227,7 +233,7 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     if why is not None:
         return _refuse(d, "unverified", why, d.found)
     assert d.pins is not None
-    actions = approve(ctx, state, req.benchmark, req.mlcube, sender, d.pins)
+    actions = approve(ctx, state, req.benchmark, req.mlcube, sender, d.pins, d.attestation)
     return Handled(
         "approved", f"#{number}: {req.mlcube} approved for {req.benchmark} by {sender}", actions
     )
@@ -277,7 +283,7 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             "entry changed since, or the verification recorded none): it must be verified "
             "again."
         )
-    d.pins = now
+    d.pins, d.attestation = now, attestation_of(match)
     return None
 
 

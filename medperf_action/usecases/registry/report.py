@@ -11,7 +11,8 @@ second line is `<!-- medperf-action:verified head=SHA passed=true|false pins=HAS
 else the verification fails. An approval is carried out only when that comment (written
 by the token's own identity) says the PR's current head passed and the cubes' pins are
 still the same (`on_label.py`); the merge itself is pinned to that head, so a push after
-the verification can never be merged unverified, and the approval records the pins.
+the verification can never be merged unverified, and the approval records the pins, and
+where the verify run's result statement is (`provenance.py`): its SHA-256 and the run.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import ReportInvalid, UsageError
 from medperf_action.text import md, md_code
+from medperf_action.usecases.provenance import read_statement
 from medperf_action.usecases.registry.approval import approve, bound_pins, policy_approver
 from medperf_action.usecases.registry.artifact import load_report, render_markdown
 from medperf_action.usecases.registry.context import Context
-from medperf_action.usecases.registry.decisions import binding_line, rejected_by
+from medperf_action.usecases.registry.decisions import RUN_URL, binding_line, rejected_by
 
 
 @dataclass
@@ -146,12 +148,9 @@ def report(
     # What can be checked without running anything is checked again here.
     req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
     passed, notes = _verdict(doc, req, conclusion)
-    pins = None
+    pins, attestation = None, None
     if passed and req.kind == "association":
-        # The cubes that ran must be those the default branch holds: the pins are bound.
-        pins, why = bound_pins(ctx, req, doc.get("pins"))
-        passed = why is None
-        notes += [] if why is None else ["❌ " + md(why)]
+        passed, pins, attestation = _bound(ctx, req, (folder, doc, event), notes)
     approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
     if approver and rejected_by(comments(state), ctx.identity()):
         approver = None  # a rejected request is never approved, by a policy neither
@@ -161,7 +160,7 @@ def report(
             "merged, and the status APPROVED committed on the default branch."
         )
     result = Reported(pr, passed)
-    result.actions += _post(ctx, state, dict(doc, passed=passed), notes, pins)
+    result.actions += _post(ctx, state, dict(doc, passed=passed), notes, (pins, attestation))
     if (
         req.kind == "association"
         and not approver
@@ -173,9 +172,55 @@ def report(
     if approver and req.benchmark and req.mlcube:
         add_label(state, ctx.config.labels["approved"])
         assert pins is not None
-        result.actions += approve(ctx, state, req.benchmark, req.mlcube, approver, pins)
+        result.actions += approve(
+            ctx, state, req.benchmark, req.mlcube, approver, pins, attestation
+        )
     result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
     return result
+
+
+def _bound(
+    ctx: Context,
+    req: Request,
+    verified: tuple[Path, dict[str, Any], dict[str, Any] | None],
+    notes: list[str],
+) -> tuple[bool, dict[str, Any] | None, dict[str, str] | None]:
+    """What a passed association's verification is bound to: (still passed, the pins of
+    the cubes that ran, where its result statement is); a note for what is not."""
+    # The cubes that ran must be those the default branch holds: the pins are bound.
+    folder, doc, event = verified
+    pins, why = bound_pins(ctx, req, doc.get("pins"))
+    if why is not None:
+        notes.append("❌ " + md(why))
+        return False, pins, None
+    attestation, note = _attestation(folder, doc, event)
+    notes += [note] if note else []
+    return True, pins, attestation
+
+
+def _attestation(
+    folder: Path, doc: dict[str, Any], event: dict[str, Any] | None
+) -> tuple[dict[str, str] | None, str | None]:
+    """Where the verify run's result statement is (its SHA-256 in the artifact of the run
+    the event names), and a note when it cannot be recorded. The statement is untrusted:
+    it must be one, and about this request's verified head."""
+    run = (event or {}).get("workflow_run")
+    url = run.get("html_url") if isinstance(run, dict) else None
+    if not isinstance(url, str) or not RUN_URL.match(url):
+        return None, None  # run by hand (--pr, no event): no run to point to
+    if f"/{doc['registry']}/actions/runs/".lower() not in url.lower():
+        return None, f"⚠️ No result statement is recorded: the run {md(url)} is not the registry's."
+    try:
+        stated, sha = read_statement(folder)
+    except ReportInvalid as exc:
+        return None, f"⚠️ No result statement is recorded for the approval: {md(str(exc))}"
+    about = stated["predicate"].get("verification") or {}
+    if (about.get("pr"), about.get("head_sha")) != (doc["pr"], doc["head_sha"]) or (
+        str(about.get("registry")).lower() != str(doc["registry"]).lower()
+    ):
+        why = "its result statement is about another request or commit"
+        return None, f"⚠️ No result statement is recorded for the approval: {why}."
+    return {"statement_sha256": sha, "run_url": url}, None
 
 
 def _post(
@@ -183,14 +228,15 @@ def _post(
     state: PullState,
     shown: dict[str, Any],
     notes: list[str],
-    pins: dict[str, Any] | None,
+    bound: tuple[dict[str, Any] | None, dict[str, str] | None],
 ) -> list[str]:
-    """The sticky comment (bound to the head and the pins) and the verified /
-    verification-failed label."""
+    """The sticky comment (bound to the head, the pins and where the result statement
+    is) and the verified / verification-failed label."""
     labels = ctx.config.labels
     passed = bool(shown["passed"])
+    pins, attestation = bound
     body = (
-        binding_line(state.head_sha, passed, digest(pins) if pins else None)
+        binding_line(state.head_sha, passed, digest(pins) if pins else None, attestation)
         + "\n"
         + render_markdown(shown, ctx.config, tuple(notes))
     )

@@ -11,7 +11,8 @@ Everything is read from one commit of the default branch (its cached snapshot), 
 re-run that passed reports the pin of each cube it ran (`domain.registry.pins`): an entry
 that does not pin its assets and image by hash is never run.
 
-The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`.
+The verdict goes to the report folder (`artifact.py`) for the privileged `registry report`,
+and a re-run that produced metrics states its result there too (`provenance.py`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import MedperfError
 from medperf_action.text import Log, now_iso, silent
-from medperf_action.usecases.compat_test.engine import run_workflow
+from medperf_action.usecases.compat_test.engine import Outcome, run_workflow
 from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
+from medperf_action.usecases.provenance import verify_statement
 from medperf_action.usecases.registries import list_requests, snapshot_of
 from medperf_action.usecases.registry.checks import (
     Check,
@@ -57,6 +59,8 @@ class Verification:
     config: RegistryConfig = field(default_factory=RegistryConfig)
     #: An association's re-run: the pin of each cube it ran (`domain.registry.pins`).
     pins: dict[str, Any] | None = None
+    #: An association's re-run that produced metrics: its result statement (`provenance`).
+    statement: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -90,9 +94,9 @@ def _rerun(
     token: str,
     log: Log,
     progress: Progress | None,
-) -> tuple[list[Check], list[dict[str, Any]]]:
-    """The compatibility test, run again by the registry in the sandboxed containers, and
-    its metrics next to the reported ones."""
+) -> tuple[list[Check], list[dict[str, Any]], Outcome | None]:
+    """The compatibility test, run again by the registry in the sandboxed containers, its
+    metrics next to the reported ones, and its outcome (None when it failed)."""
     reported = (entry.get("result") or {}).get("metrics")
     opts = Options(
         model_id=req.mlcube,
@@ -111,7 +115,7 @@ def _rerun(
         log(f"verify: the re-run failed: {exc}")  # the details stay in the job's log
         rows, _, _ = compare(config, reported, {})
         why = in_general_terms(exc)
-        return [Check("rerun", False, f"the registry's re-run failed: {why}")], rows
+        return [Check("rerun", False, f"the registry's re-run failed: {why}")], rows, None
     ran = Check(
         "rerun",
         True,
@@ -119,7 +123,24 @@ def _rerun(
         f"{req.mlcube} from {base.description} in {time.perf_counter() - start:.1f} s",
     )
     rows, passed, detail = compare(config, reported, outcome.summary["metrics"]["candidate"])
-    return [ran, Check("metrics", passed, detail)], rows
+    return [ran, Check("metrics", passed, detail)], rows, outcome
+
+
+def _statement(result: Verification, head: RepoFiles, outcome: Outcome) -> dict[str, Any]:
+    """The result statement of a re-run that produced metrics (also when they disagree
+    with the reported ones): about the association file at the PR's head."""
+    path = result.request.path
+    text = head.read(path) if path else None  # read already for the schema check: cached
+    assert path is not None and text is not None
+    verification = {
+        "registry": result.registry,
+        "pr": result.pr,
+        "head_sha": result.head_sha,
+        "association": path,
+        "passed": result.passed,
+        "comparison": result.rows,
+    }
+    return verify_statement((path, text), outcome.summary, outcome.parts, verification)
 
 
 def verify(
@@ -175,9 +196,10 @@ def verify(
         why = rules.detail if not runnable else "the PR changes files a request may not change"
         result.checks.append(Check("rerun", False, "not run: " + why))
         return result
-    checks, result.rows = _rerun(base, req, entry, result.config, token, log, progress)
+    checks, result.rows, outcome = _rerun(base, req, entry, result.config, token, log, progress)
     result.checks.extend(checks)
     if all(c.passed for c in checks):
         assert req.benchmark is not None and req.mlcube is not None
         result.pins = pins_for(base, req.benchmark, req.mlcube)
+    result.statement = _statement(result, head, outcome) if outcome is not None else None
     return result
