@@ -265,3 +265,18 @@ def test_id_token_is_given_only_to_the_jobs_that_sign_or_attest() -> None:
         re.fullmatch(r"actions/attest[-\w]*@[0-9a-f]{40}", s["uses"]) for s in attest
     )
     assert workflow["jobs"]["release"]["permissions"]["attestations"] == "write"
+
+
+def test_a_registry_attests_only_a_passed_verification_in_its_privileged_report_job() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "registry.yml").read_text())
+    holders = {
+        name
+        for name, job in workflow["jobs"].items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    }
+    assert holders == {"report"}  # never the job that runs the request's cubes
+    (attest,) = [
+        s for s in workflow["jobs"]["report"]["steps"] if "attest" in str(s.get("uses", ""))
+    ]
+    assert "steps.report.outputs.passed == 'true'" in attest["if"]
+    assert attest["with"]["subject-path"] == "verify-report/medperf-result.intoto.json"
