@@ -7,6 +7,8 @@ missing signature when registry.yaml requires one, each with its reason."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry:
     yield from cached_stage(tmp_path_factory.mktemp("signed"), oci_registry, honest_run=False)
 
 
-def signed_world(gh, monkeypatch, stage: Stage, tmp: Path, required: bool = True) -> tuple:
+def signed_world(
+    gh, monkeypatch, stage: Stage, tmp: Path, required: bool = True, archive: bool = False
+) -> tuple:
     """The registry of registry_world, requiring signatures by alice's key; alice's model
     packaged, signed, published and its entry built as `submit` builds it."""
     w = build_world(gh, monkeypatch, stage, tmp)
@@ -47,15 +51,18 @@ def signed_world(gh, monkeypatch, stage: Stage, tmp: Path, required: bool = True
     assets = tmp / "signed-assets"
     cube = tmp / "model"
     shutil.copytree(EXAMPLE, cube, ignore=shutil.ignore_patterns("assets"))
-    package_cube(validate_path(cube / "mlcube"), assets, sign=SignWith(private))
+    package_cube(
+        validate_path(cube / "mlcube"), assets, image_archive=archive, sign=SignWith(private)
+    )
     return w, assets, private
 
 
 def release_entry(w: World, assets: Path, tag: str, mlcube_id: str) -> dict:
     url, published = publish(f"{w.owner}/wdbc-centroid", tag, assets, token=w.tokens["alice"])
-    record = outputs_json(
-        url, published, w.stage.references["breast-cancer-centroid"], repository="x/y", tag=tag
-    )
+    # the image: its archive when one was published (signed with the rest), else pushed
+    archived = (assets / "image.tar.gz").is_file()
+    reference = None if archived else w.stage.references["breast-cancer-centroid"]
+    record = outputs_json(url, published, reference, repository="x/y", tag=tag)
     write_record(assets, record)
     sub = Submission(mlcube_id=mlcube_id, name="Signed centroid", role="model")
     return build_entry(sub, "alice", yaml.safe_load(record), {}, None)
@@ -78,9 +85,10 @@ def submit(w: World, entry: dict) -> dict:
 def test_a_signed_submission_is_verified_and_each_bad_signature_refused(
     github_server, monkeypatch, stage: Stage, tmp_path: Path
 ) -> None:
-    w, assets, _ = signed_world(github_server, monkeypatch, stage, tmp_path)
+    w, assets, _ = signed_world(github_server, monkeypatch, stage, tmp_path, archive=True)
     entry = release_entry(w, assets, "v2.0.0", SIGNED)
     assert "signature" in entry["assets"]  # submit names the published model.sig
+    assert "archive" in entry["image"]  # the image is signed with the rest
 
     good = submit(w, entry)
     assert good["code"] == 0, good
@@ -122,3 +130,53 @@ def test_a_foreign_or_missing_signature_is_refused(
     assert missing["code"] == 1 and missing["assets"]["passed"], missing
     assert not missing["signature"]["passed"]
     assert "requires a model signature" in missing["signature"]["detail"]
+
+
+def test_a_signature_vouches_only_for_what_it_covers(
+    github_server, monkeypatch, stage: Stage, tmp_path: Path
+) -> None:
+    """The attacks on what a signature covers. (1) Alice's genuine signature, with the
+    image pinned by a reference nobody signed: what runs is the image, so refused when
+    signatures are required. (2) A signature by alice that declares the weights and the
+    parameters left out of what it signs (OpenSSF's CLI allows --ignore-paths): it
+    verifies for any weights, so it is refused for not covering the pinned files."""
+    w, assets, private = signed_world(github_server, monkeypatch, stage, tmp_path)
+    by_reference = submit(w, release_entry(w, assets, "v5.0.0", "wdbc-by-reference"))
+    assert by_reference["code"] == 1 and by_reference["assets"]["passed"], by_reference
+    assert not by_reference["signature"]["passed"]
+    assert "pinned by reference" in by_reference["signature"]["detail"]
+
+    narrow = tmp_path / "narrow-assets"
+    cube = tmp_path / "model"
+    package_cube(validate_path(cube / "mlcube"), narrow, image_archive=True)
+    (narrow / "model.sig").unlink(missing_ok=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "model_signing"),
+            "sign",
+            "key",
+            "--private_key",
+            str(private),
+            "--signature",
+            str(narrow / "model.sig"),
+            *(
+                part
+                for name in (
+                    "parameters.yaml",
+                    "additional_files.tar.gz",
+                    "checksums.sha256",
+                    "manifest.json",
+                )
+                for part in ("--ignore-paths", str(narrow / name))
+            ),
+            str(narrow),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with open(narrow / "checksums.sha256", "a") as sums:
+        sums.write(f"{sha256_file(narrow / 'model.sig')}  model.sig\n")
+    got = submit(w, release_entry(w, narrow, "v6.0.0", "wdbc-narrow"))
+    assert got["code"] == 1 and got["assets"]["passed"], got
+    assert not got["signature"]["passed"]
+    assert "the signature covers" in got["signature"]["detail"]

@@ -133,7 +133,13 @@ def test_a_failed_signing_writes_nothing(tmp_path: Path) -> None:
     bad.write_text("not a key\n")
     code, _, err = run_cli("package", str(cube), "--sign", "--key", str(bad))
     assert code == 1
-    assert "signing with" in err and "elliptic-curve" in err
+    assert "cannot read the key" in err
+    assert not (cube / "assets").exists()
+    # an RSA key: said so, before anything is packaged (not a library traceback)
+    rsa = tmp_path / "rsa.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(rsa), "2048"], check=True, capture_output=True)
+    code, _, err = run_cli("package", str(cube), "--sign", "--key", str(rsa))
+    assert code == 1 and "not an elliptic-curve key" in err and "Traceback" not in err
     assert not (cube / "assets").exists()
 
 

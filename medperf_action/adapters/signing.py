@@ -15,6 +15,8 @@ costs about 300 ms that no other command should pay.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -66,6 +68,7 @@ def sign_with_key(folder: Path, signature: Path, key: Path, ignore: Iterable[str
     private key at `key`, writing the signature to `signature`."""
     if not key.is_file():
         raise SigningError(f"--key {key}: no such file")
+    check_private_key(key)
     from model_signing import signing
 
     try:
@@ -76,6 +79,16 @@ def sign_with_key(folder: Path, signature: Path, key: Path, ignore: Iterable[str
             f"signing with {key} failed: {exc} (the key must be an elliptic-curve private "
             "key in PEM, e.g. from `openssl ecparam -name prime256v1 -genkey -noout`)"
         ) from exc
+
+
+def check_private_key(key: Path) -> None:
+    """`key` is an elliptic-curve private key in PEM: `SigningError` else (checked before
+    anything is packaged)."""
+    try:
+        pem = key.read_bytes()
+    except OSError as exc:
+        raise SigningError(f"--key {key}: cannot read it: {exc}") from exc
+    _elliptic(pem, key, private=True)
 
 
 def sign_keyless(folder: Path, signature: Path, ignore: Iterable[str]) -> None:
@@ -103,11 +116,38 @@ def _verify_one(folder: Path, signature: Path, identity: Identity, tmp: Path) ->
     config.verify(folder, signature)
 
 
+@dataclass(frozen=True)
+class SignedSet:
+    """What a signature says it covers: each file's name, and the paths it leaves out."""
+
+    names: frozenset[str]
+    ignored: frozenset[str]
+
+
+def signed_set(signature: Path) -> SignedSet:
+    """The files a model signature covers, read from its payload (the library's in-toto
+    statement: `predicate.resources`, `predicate.serialization.ignore_paths`): the signer
+    chose both, so a checker compares them with what it expects signed.
+    `SignatureInvalid` when it is not an OpenSSF model signature."""
+    try:
+        bundle = json.loads(signature.read_text(encoding="utf-8"))
+        payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+        predicate = payload["predicate"]
+        names = frozenset(str(r["name"]) for r in predicate["resources"])
+        ignored = frozenset(str(p) for p in predicate["serialization"].get("ignore_paths", []))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SignatureInvalid(
+            f"{signature.name} is not an OpenSSF model signature ({type(exc).__name__}: {exc})"
+        ) from exc
+    return SignedSet(names, ignored)
+
+
 def verify(folder: Path, signature: Path, identities: Iterable[Identity]) -> Identity:
     """The identity that signed `folder` as `signature` says; `SignatureInvalid` when none
     of `identities` did (a foreign signature) or when a signed file changed (invalid)."""
     if not signature.is_file():
         raise SignatureInvalid(f"no signature: {signature} is missing")
+    signed_set(signature)  # a file that is no model signature is said so, not "foreign"
     foreign: list[str] = []
     with tempfile.TemporaryDirectory(prefix="medperf-sig-") as tmp:
         for identity in identities:
@@ -120,6 +160,11 @@ def verify(folder: Path, signature: Path, identities: Iterable[Identity]) -> Ide
                         f"the signature by {identity.name} does not match the files: "
                         f"{_shorter(text)}"
                     ) from exc
+                if isinstance(identity, SigstoreIdentity) and _unreachable(text):
+                    raise SignatureInvalid(
+                        f"the signature could not be checked against {identity.name}: "
+                        f"Sigstore's trust root could not be reached ({_shorter(text)})"
+                    ) from exc
                 foreign.append(f"{identity.name}: {_shorter(text)}")
                 continue
             return identity
@@ -128,6 +173,12 @@ def verify(folder: Path, signature: Path, identities: Iterable[Identity]) -> Ide
     raise SignatureInvalid(
         "the signature is not by any accepted identity (" + "; ".join(foreign) + ")"
     )
+
+
+def _unreachable(text: str) -> bool:
+    """Whether a Sigstore check failed for want of the network (TUF, Rekor, Fulcio)."""
+    lowered = text.lower()
+    return any(w in lowered for w in ("tuf", "connection", "network", "resolve", "timed out"))
 
 
 def _shorter(text: str, limit: int = 300) -> str:
@@ -142,4 +193,29 @@ def read_public_key(path: Path) -> PublicKey:
         raise SignatureInvalid(f"{path}: cannot read the public key: {exc}") from exc
     if "BEGIN PUBLIC KEY" not in pem:
         raise SignatureInvalid(f"{path}: not a PEM public key (-----BEGIN PUBLIC KEY-----)")
+    _elliptic(pem.encode(), path, private=False)
     return PublicKey(pem, os.fspath(path))
+
+
+def _elliptic(pem: bytes, path: Path, *, private: bool) -> None:
+    """The key in `pem` is an elliptic-curve key, as model signing's key signer needs;
+    else a clear error (an RSA or Ed25519 key would end in a library traceback)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    error = SigningError if private else SignatureInvalid
+    try:
+        key = (
+            serialization.load_pem_private_key(pem, password=None)
+            if private
+            else serialization.load_pem_public_key(pem)
+        )
+    except (ValueError, TypeError) as exc:
+        raise error(f"{path}: cannot read the key: {exc}") from exc
+    wanted = ec.EllipticCurvePrivateKey if private else ec.EllipticCurvePublicKey
+    if not isinstance(key, wanted):
+        raise error(
+            f"{path}: a {type(key).__name__.lstrip('_')}, not an elliptic-curve key: model "
+            "signing's key signer takes EC keys (`openssl ecparam -name prime256v1 -genkey "
+            "-noout`)"
+        )

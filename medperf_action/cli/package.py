@@ -19,7 +19,7 @@ from medperf_action.usecases.packaging import (
     package_cube,
 )
 from medperf_action.usecases.repo_config import repo_defaults
-from medperf_action.usecases.signatures import sign_method
+from medperf_action.usecases.signatures import check_key, sign_method
 from medperf_action.usecases.validating import cube_role
 
 
@@ -99,6 +99,8 @@ def package_command(
     if key is not None and not sign:
         raise UsageError("--key is the key --sign signs with: add --sign")
     how = sign_method(key, in_actions=in_actions(), oidc=actions_oidc()) if sign else None
+    if how is not None and how.key is not None:
+        check_key(how.key)  # before any packaging work
     result = package_cube(
         report,
         output,

@@ -15,6 +15,7 @@ not signed: sign with `--image-archive` to cover the image too.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ ENTRY_FILES = {
     "assets.additional_files": "additional_files.tar.gz",
     "image.archive": "image.tar.gz",
 }
+#: What the library leaves out of a signed folder by default.
+LIBRARY_IGNORED = frozenset({".git", ".gitattributes", ".gitignore", ".github"})
 #: What the OIDC token of a GitHub Actions workflow says as its issuer.
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -86,7 +89,33 @@ def assets_folder(path: Path) -> Path:
 def verify_folder(folder: Path, public_key: Path) -> str:
     """Check `folder/model.sig` against the key; returns what signed. SignatureInvalid."""
     identity = signing.read_public_key(public_key)
-    return signing.verify(folder, folder / SIGNATURE, [identity]).name
+    signer = signing.verify(folder, folder / SIGNATURE, [identity]).name
+    present = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    _require_covers(folder / SIGNATURE, present - set(UNSIGNED))
+    return signer
+
+
+def _require_covers(signature: Path, expected: set[str]) -> None:
+    """The signature covers exactly `expected`, and leaves out only what this tool leaves
+    out: the signer chooses what is signed, and a signature over fewer files (or one that
+    declares the pinned files ignored) would vouch for files nobody signed."""
+    got = signing.signed_set(signature)
+    if got.names != expected:
+        raise SignatureInvalid(
+            f"the signature covers {', '.join(sorted(got.names)) or 'no file'}, not the files "
+            f"that must be signed: {', '.join(sorted(expected))}"
+        )
+    extra = got.ignored - set(UNSIGNED) - LIBRARY_IGNORED
+    if extra:
+        raise SignatureInvalid(
+            f"the signature declares {', '.join(sorted(extra))} left out of what it signs"
+        )
+
+
+def check_key(key: Path) -> None:
+    """A signing key that will do (an elliptic-curve private key), checked before any
+    packaging work: SigningError."""
+    signing.check_private_key(key)
 
 
 def identities(entries: Iterable[dict[str, Any]]) -> list[signing.Identity]:
@@ -125,8 +154,10 @@ def verify_files(files: dict[str, Path], signature: Path, accepted: list[signing
             try:
                 os.link(path, folder / name)
             except OSError:  # another file system: a copy, never a symlink (refused)
-                (folder / name).write_bytes(path.read_bytes())
-        return signing.verify(folder, signature, accepted).name
+                shutil.copyfile(path, folder / name)
+        signer = signing.verify(folder, signature, accepted).name
+    _require_covers(signature, set(files))
+    return signer
 
 
 def verify_entry(entry: dict[str, Any], public_key: Path, **fetch_kwargs: Any) -> str:

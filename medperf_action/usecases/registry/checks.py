@@ -372,4 +372,14 @@ def check_signature(
         signer = verify_files(files, downloaded["assets.signature"], accepted)
     except SignatureInvalid as exc:
         return Check("signature", False, f"refused: {exc}")
+    image = entry.get("image") or {}
+    if config.signatures_required and not image.get("archive"):
+        # What runs is the image: pinned by reference, nobody's signature covers it.
+        why = (
+            f"signed by {signer}, but the image is pinned by reference "
+            f"({image.get('reference') or image.get('name')}), which the signature does not "
+            "cover, and registry.yaml requires signed models: publish the image as an "
+            "archive (package --image-archive --sign), so that it is signed too"
+        )
+        return Check("signature", False, why)
     return Check("signature", True, f"signed by {signer}: {', '.join(sorted(files))} match")
