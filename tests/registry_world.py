@@ -267,12 +267,14 @@ def verify(w: World, number: int, env: dict | None = None) -> tuple[int, str, st
     return code, stdout, stderr, doc
 
 
-def report(w: World, number: int, *extra: str, folder: Path | None = None) -> tuple[int, str, str]:
+def report(
+    w: World, number: int, *extra: str, folder: Path | None = None, env: dict | None = None
+) -> tuple[int, str, str]:
     folder = folder or w.tmp / f"verify-{number}"
     args = ["report", "--report", str(folder), "--registry", REG, *extra]
     if "--event" not in extra:
         args += ["--pr", str(number)]
-    return invoke(args, w.tokens["registry-bot"])
+    return invoke(args, w.tokens["registry-bot"], env)
 
 
 def on_label(w: World, number: int, label: str, sender: str) -> tuple[int, str, str]:

@@ -301,22 +301,30 @@ def test_verify_states_the_rerun_and_the_approval_points_to_it(world: World, doc
     other = copy.deepcopy(doc)
     other["predicate"]["verification"]["pr"] = number + 1
     (forged / STATEMENT_FILE).write_text(json.dumps(other))
+    outputs = w.tmp / "github-output"
+    actions = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}
     code, stdout, stderr = report(
-        w, number, "--event", str(_run_event(w, number, run_url)), folder=forged
+        w, number, "--event", str(_run_event(w, number, run_url)), folder=forged, env=actions
     )
     assert code == 0, stdout + stderr
     [comment] = comments(w, number)
     assert "statement=" not in comment and "No result statement is recorded" in comment
+    # ... nor given to the workflow to attest
+    assert "statement-sha256=\n" in outputs.read_text()
     # A run of another repository is not the registry's.
     elsewhere = "https://github.com/mallory/registry/actions/runs/1"
     code, _, _ = report(w, number, "--event", str(_run_event(w, number, elsewhere)))
     assert code == 0 and "statement=" not in comments(w, number)[0]
 
     # The registry's report binds the statement to the verification ...
-    code, stdout, stderr = report(w, number, "--event", str(_run_event(w, number, run_url)))
+    outputs.unlink()
+    event = str(_run_event(w, number, run_url))
+    code, stdout, stderr = report(w, number, "--event", event, env=actions)
     assert code == 0, stdout + stderr
     [comment] = comments(w, number)
     assert f"statement={stated} run={run_url} -->" in comment.split("\n")[1]
+    # the digest the workflow attests is the one recorded, of the file checked
+    assert f"statement-sha256={stated}\n" in outputs.read_text()
     # ... and the approval records where it is.
     add_label(w, number, "medperf/approved", "carol")
     code, stdout, stderr = on_label(w, number, "medperf/approved", "carol")

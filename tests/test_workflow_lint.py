@@ -278,5 +278,6 @@ def test_a_registry_attests_only_a_passed_verification_in_its_privileged_report_
     (attest,) = [
         s for s in workflow["jobs"]["report"]["steps"] if "attest" in str(s.get("uses", ""))
     ]
-    assert "steps.report.outputs.passed == 'true'" in attest["if"]
-    assert attest["with"]["subject-path"] == "verify-report/medperf-result.intoto.json"
+    assert attest["if"] == "steps.report.outputs.statement-sha256 != ''"
+    digest = "sha256:${{ steps.report.outputs.statement-sha256 }}"
+    assert attest["with"]["subject-digest"] == digest

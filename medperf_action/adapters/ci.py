@@ -55,6 +55,10 @@ OUTPUTS: dict[str, str] = {
     "associations-json": "The associations, as JSON (association ls).",
     "report-dir": "The folder holding report.json and report.md (registry verify).",
     "outcome": "What registry on-label did: ignored, refused, approved, rejected or done.",
+    "statement-sha256": (
+        "The SHA-256 of the verify run's result statement that registry report checked and "
+        "recorded (empty when it recorded none): what the registry's workflow attests."
+    ),
 }
 
 #: A webhook payload is at most 25 MB.

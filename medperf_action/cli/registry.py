@@ -120,6 +120,7 @@ def report_command(
     for action in result.actions:
         out(f"  {action}")
     ci.set_output("passed", "true" if result.passed else "false")
+    ci.set_output("statement-sha256", result.statement_sha256 or "")
     ci.add_summary(f"medperf-action registry report: {result.message}")
 
 

@@ -49,6 +49,9 @@ class Reported:
     passed: bool
     actions: list[str] = field(default_factory=list)
     message: str = ""
+    #: The SHA-256 of the verify run's result statement, when this report checked and
+    #: recorded it (what the registry's workflow may attest, and nothing else).
+    statement_sha256: str | None = None
 
 
 def _pr_from_event(ctx: Context, event: dict[str, Any]) -> tuple[int | None, str | None, str]:
@@ -160,6 +163,8 @@ def report(
             "merged, and the status APPROVED committed on the default branch."
         )
     result = Reported(pr, passed)
+    if passed and attestation is not None:
+        result.statement_sha256 = attestation["statement_sha256"]
     result.actions += _post(ctx, state, dict(doc, passed=passed), notes, (pins, attestation))
     if (
         req.kind == "association"
