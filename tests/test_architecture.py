@@ -36,6 +36,7 @@ HEAVY = {
     "jsonschema",
     "referencing",
     "model_signing",
+    "cryptography",  # the signing adapter checks a key's type with it
     "in_toto_attestation",
     "google",
 }
