@@ -40,7 +40,7 @@ from test_schemas import errors as schema_errors
 
 from medperf_action import __version__
 from medperf_action.adapters.files.attestation import statement_problems
-from medperf_action.adapters.files.hashing import sha256_file
+from medperf_action.adapters.files.hashing import sha256_file, sha256_tree
 from medperf_action.cli import main
 from medperf_action.domain.registry.layout import association_path
 from medperf_action.usecases.provenance import PREDICATE_TYPE, STATEMENT_FILE
@@ -146,6 +146,9 @@ def test_a_test_run_states_its_result_and_a_failed_run_none(
         expected[f"mlcubes/{label}/mlcube.yaml"] = sha256_file(manifest)
         if params.is_file():
             expected[f"mlcubes/{label}/parameters.yaml"] = sha256_file(params)
+        weights = EXAMPLES / folder / "mlcube" / "workspace" / "additional_files"
+        if weights.is_dir():  # the weights behind the metrics, as a tree's digest
+            expected[f"mlcubes/{label}/additional_files"] = sha256_tree(weights)
         # The image that ran, by its ID (the SHA-256 of its config), as the engine holds
         # it (its tag may have moved on since: other runs build the examples too).
         image_id = docker_client.images.get(cube["image_id"]).id

@@ -243,6 +243,7 @@ SIGNATURES = {
         {
             "identity": "https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1",
             "issuer": "https://token.actions.githubusercontent.com",
+            "repository": "https://github.com/a/b",
         },
     ],
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -111,11 +112,14 @@ def test_validate_and_test_check_the_signature_first(
     assert code == 1
     assert "not by any accepted identity" in err
     (assets / "parameters.yaml").write_bytes(b"changed: 1\n")
-    code, out, err = run_cli("test", "--model", str(cube), "--verify-signature", str(public))
+    code, out, err = run_cli("validate", str(cube), "--verify-signature", str(public))
     assert code == 1
     assert "does not match the files" in err and "parameters.yaml" in err
-    # refused before anything ran: no results
-    assert "candidate" not in out
+    # test runs the folder, not the signed assets beside it: it does not pretend to
+    # check a signature that would vouch for something else
+    code, out, err = run_cli("test", "--model", str(cube), "--verify-signature", str(public))
+    assert code == 2 and "give --mlcube-id" in err
+    assert "candidate" not in out  # refused before anything ran
 
 
 def test_a_missing_signature_is_refused(tmp_path: Path) -> None:
@@ -171,3 +175,54 @@ def test_package_sign_without_key_outside_actions_is_a_usage_error(tmp_path: Pat
     assert code == 2
     assert "id-token: write" in err
     assert not (cube / "assets").exists()
+
+
+def test_a_keyless_signatures_source_repository_is_read_from_its_certificate(
+    tmp_path: Path,
+) -> None:
+    """A reusable workflow's identity is the same for every repository that calls it: the
+    certificate's Source Repository URI (Fulcio's extension) tells whose run signed, and
+    registry verify compares it with the identity's `repository`."""
+    import base64
+    import datetime
+    import json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from medperf_action.adapters.signing import SOURCE_REPOSITORY_OID, source_repository
+
+    def bundle_with(repository: bytes | None) -> Path:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sigstore")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(minutes=10))
+        )
+        if repository is not None:
+            der = b"\x0c" + bytes([len(repository)]) + repository  # a DER UTF8String
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier(SOURCE_REPOSITORY_OID), der),
+                critical=False,
+            )
+        cert = builder.sign(key, hashes.SHA256())
+        raw = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        path = tmp_path / f"sig-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps({"verificationMaterial": {"certificate": {"rawBytes": raw}}}))
+        return path
+
+    assert source_repository(bundle_with(b"https://github.com/alice/wdbc")) == (
+        "https://github.com/alice/wdbc"
+    )
+    assert source_repository(bundle_with(None)) is None  # a key signature has none
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert source_repository(broken) is None

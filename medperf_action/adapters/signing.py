@@ -48,6 +48,9 @@ class SigstoreIdentity:
 
     identity: str
     issuer: str
+    #: The repository whose workflow run signed (the certificate's Source Repository URI):
+    #: a reusable workflow's identity is the same for every repository that calls it.
+    repository: str = ""
 
     @property
     def name(self) -> str:
@@ -167,12 +170,52 @@ def verify(folder: Path, signature: Path, identities: Iterable[Identity]) -> Ide
                     ) from exc
                 foreign.append(f"{identity.name}: {_shorter(text)}")
                 continue
+            if isinstance(identity, SigstoreIdentity):
+                source = source_repository(signature)
+                if source != identity.repository:
+                    foreign.append(f"{identity.name}: signed by a run of {source}")
+                    continue
             return identity
     if not foreign:
         raise SignatureInvalid("no identity to check the signature against")
     raise SignatureInvalid(
         "the signature is not by any accepted identity (" + "; ".join(foreign) + ")"
     )
+
+
+SOURCE_REPOSITORY_OID = "1.3.6.1.4.1.57264.1.12"
+
+
+def source_repository(signature: Path) -> str | None:
+    """The Source Repository URI of a keyless signature's certificate (Fulcio's extension
+    for GitHub Actions tokens), or None when it has none."""
+    from cryptography import x509
+
+    try:
+        bundle = json.loads(signature.read_text(encoding="utf-8"))
+        material = bundle["verificationMaterial"]
+        raw = (material.get("certificate") or {}).get("rawBytes") or material[
+            "x509CertificateChain"
+        ]["certificates"][0]["rawBytes"]
+        certificate = x509.load_der_x509_certificate(base64.b64decode(raw))
+        value = certificate.extensions.get_extension_for_oid(
+            x509.ObjectIdentifier(SOURCE_REPOSITORY_OID)
+        ).value
+    except (OSError, ValueError, KeyError, TypeError, IndexError, x509.ExtensionNotFound):
+        return None
+    return _utf8_string(getattr(value, "value", b""))
+
+
+def _utf8_string(der: bytes) -> str | None:
+    """A DER UTF8String's text (Fulcio writes its extensions so)."""
+    if len(der) < 2 or der[0] != 0x0C:
+        return None
+    size, start = der[1], 2
+    if size & 0x80:  # the long form: the next (size & 0x7f) bytes give the length
+        count = size & 0x7F
+        size, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+    text = der[start : start + size]
+    return text.decode("utf-8", "replace") if len(text) == size else None
 
 
 def _unreachable(text: str) -> bool:

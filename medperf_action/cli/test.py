@@ -21,7 +21,7 @@ from medperf_action.usecases.compat_test.report import (
 )
 from medperf_action.usecases.registries import open_registry
 from medperf_action.usecases.repo_config import repo_defaults
-from medperf_action.usecases.signatures import assets_folder, verify_entry, verify_folder
+from medperf_action.usecases.signatures import verify_entry
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
 
@@ -162,7 +162,13 @@ def _verify_candidate(opts: Options, public_key: Path) -> str:
     """--verify-signature: the candidate's signature, before anything runs: its local
     assets folder (--model), else its registry entry's published assets."""
     if opts.model is not None:
-        return verify_folder(assets_folder(opts.model), public_key)
+        # What runs is the folder itself (its manifest, workspace and image), not the
+        # signed assets beside it: checking those would vouch for something else.
+        raise UsageError(
+            "--verify-signature checks a published MLCube's signature before it runs: give "
+            "--mlcube-id (without --model); for a local assets folder, use "
+            "`validate --verify-signature`"
+        )
     if opts.model_id is None or opts.registry is None:
         raise UsageError("--verify-signature checks --model's assets, or --mlcube-id's")
     registry = opts.registry
@@ -171,7 +177,10 @@ def _verify_candidate(opts: Options, public_key: Path) -> str:
     )
     entry = opened.mlcube(opts.model_id)
     if "path" in entry and opened.root is not None:
-        return verify_folder(assets_folder(opened.root / str(entry["path"])), public_key)
+        raise UsageError(
+            f"mlcube {opts.model_id} is a local path in this registry: what runs is that "
+            "folder, not signed assets; --verify-signature checks a published entry"
+        )
     return verify_entry(entry, public_key)
 
 

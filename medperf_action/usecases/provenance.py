@@ -25,7 +25,7 @@ from typing import Any
 from medperf_action import __version__
 from medperf_action.adapters.files.atomic import write_text
 from medperf_action.adapters.files.attestation import Subject, statement, statement_problems
-from medperf_action.adapters.files.hashing import sha256_file
+from medperf_action.adapters.files.hashing import sha256_file, sha256_tree
 from medperf_action.domain.schemas import plain_errors
 from medperf_action.errors import ReportInvalid
 from medperf_action.settings import run_url
@@ -60,6 +60,9 @@ def cube_subjects(parts: dict[str, Participant]) -> list[Subject]:
             named[f"{where}/{part.cube.manifest.name}"] = sha256_file(part.cube.manifest)
             if params.is_file():
                 named[f"{where}/parameters.yaml"] = sha256_file(params)
+            weights = part.cube.additional_files
+            if weights.is_dir():  # the weights behind the metrics: the tree's digest
+                named[f"{where}/additional_files"] = sha256_tree(weights)
         images = {
             "image": _hex(part.image_id),
             "image-digest": _hex(part.digest),

@@ -127,7 +127,11 @@ def identities(entries: Iterable[dict[str, Any]]) -> list[signing.Identity]:
                 signing.PublicKey(str(item["public_key"]), item.get("name") or f"key {number}")
             )
         else:
-            found.append(signing.SigstoreIdentity(str(item["identity"]), str(item["issuer"])))
+            found.append(
+                signing.SigstoreIdentity(
+                    str(item["identity"]), str(item["issuer"]), str(item["repository"])
+                )
+            )
     return found
 
 
