@@ -307,3 +307,19 @@ def test_a_tag_push_signs_keyless_when_the_settings_say_so(model_repo: Path) -> 
     (model_repo / ".medperf.yml").write_text(CONFIG + "sign: true\n")
     package = commands(plan_for_event("push", event_file(model_repo, payload), model_repo))[3]
     assert "--sign" in package and "--key" not in package  # the job's OIDC identity signs
+
+
+def test_a_tag_push_splits_into_the_release_and_the_association_requests(
+    model_repo: Path,
+) -> None:
+    """Two jobs: the one that signs and attests (with an OIDC token) runs no container."""
+    payload = webhook_events.load("push", ref="refs/tags/v2.0.0")
+    path = event_file(model_repo, payload)
+
+    def names(only: str | None) -> list[str]:
+        plan = plan_for_event("push", path, model_repo, skip_tests=True, only=only)
+        return [argv[0] for argv in commands(plan)]
+
+    assert names(None) == ["package", "publish", "submit", "associate", "associate"]
+    assert names("release") == ["package", "publish", "submit"]
+    assert names("associate") == ["associate", "associate"]

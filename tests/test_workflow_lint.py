@@ -260,6 +260,12 @@ def test_id_token_is_given_only_to_the_jobs_that_sign_or_attest() -> None:
     }
     assert holders == {"release"}
     steps = workflow["jobs"]["release"]["steps"]
+    # it runs no container: the association requests (each runs its compatibility test,
+    # the benchmark's cubes) are a job of their own, without the token
+    runs = [s["with"]["args"] for s in steps if s.get("with", {}).get("command") == "run"]
+    assert runs and all(a.startswith("--only release") for a in runs)
+    associate = workflow["jobs"]["associate"]
+    assert associate["needs"] == "release" and "id-token" not in associate["permissions"]
     attest = [s for s in steps if str(s.get("uses", "")).startswith("actions/attest")]
     assert attest and all(
         re.fullmatch(r"actions/attest[-\w]*@[0-9a-f]{40}", s["uses"]) for s in attest

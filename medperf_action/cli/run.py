@@ -83,6 +83,12 @@ def run_batch(root: click.Command, batch: list[Step], pairs: int) -> list[int]:
     is_flag=True,
     help="Leave out validate and test (a release job after the matrix's test jobs).",
 )
+@click.option(
+    "--only",
+    type=click.Choice(["release", "associate"]),
+    help="Of a tag push's steps, only the release (package, publish, submit) or only the "
+    "association requests (two jobs: the one that signs and attests runs no containers).",
+)
 def run_command(
     mode: str | None,
     event_name: str | None,
@@ -91,6 +97,7 @@ def run_command(
     dry_run: bool,
     pairs: int,
     skip_tests: bool,
+    only: str | None,
 ) -> None:
     """Do what the GitHub event calls for (the action's default command).
 
@@ -105,7 +112,13 @@ def run_command(
             "no event: set GITHUB_EVENT_NAME (and GITHUB_EVENT_PATH), or pass --event-name"
         )
     plan = plan_for_event(
-        event_name, event_path, Path.cwd(), mode=mode, output_root=output, skip_tests=skip_tests
+        event_name,
+        event_path,
+        Path.cwd(),
+        mode=mode,
+        output_root=output,
+        skip_tests=skip_tests,
+        only=only,
     )
     err(f"{plan.kind} repository, {plan.event} event: {len(plan.steps)} step(s)")
     if dry_run:

@@ -178,11 +178,15 @@ def plan_for_event(
     output_root: Path = Path("medperf-results"),
     ref: str | None = None,
     skip_tests: bool = False,
+    only: str | None = None,
 ) -> Plan:
     """The commands the event calls for, in order (the first failure stops the rest).
 
     `skip_tests`: leave out validate and test (a release job whose tests already ran in
     the matrix jobs; `associate` still runs its own test, whose summary it submits).
+    `only`: of a tag push's steps, only the release (package, publish, submit) or only
+    the association requests: two jobs, so that the one holding an OIDC token (to sign and
+    attest) runs no benchmark's containers.
     """
     kind = repo_kind(root, mode)
     event = _load_event(event_path)
@@ -200,7 +204,13 @@ def plan_for_event(
         plan.steps += _model_tests(cfg, output_root)
     if git_ref.startswith("refs/tags/"):
         plan.steps += _release_steps(cfg, git_ref.removeprefix("refs/tags/"))
+    if only is not None:
+        plan.steps = [s for s in plan.steps if s.argv[0] in ONLY[only]]
     return plan
+
+
+#: `run --only`: the commands each part of a tag push's work is made of.
+ONLY = {"release": ("package", "publish", "submit"), "associate": ("associate",)}
 
 
 def _registry_plan(plan: Plan, event: dict[str, Any], event_path: str | None) -> Plan:
