@@ -78,9 +78,11 @@ def sign_folder(folder: Path, how: SignWith) -> Path:
 def assets_folder(path: Path) -> Path:
     """The signed assets folder `path` names: itself when it holds model.sig, else the
     `assets/` folder `package` writes beside the MLCube's manifest."""
+    if path.is_file():  # the manifest: its folder
+        path = path.parent
     if (path / SIGNATURE).is_file() or path.name == "assets":
         return path
-    for candidate in (path / "assets", path / "mlcube" / "assets", path.parent / "assets"):
+    for candidate in (path / "assets", path / "mlcube" / "assets"):  # never a sibling's
         if (candidate / SIGNATURE).is_file():
             return candidate
     return path / "assets"
