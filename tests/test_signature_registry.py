@@ -19,6 +19,9 @@ from test_signing import key_pair
 
 from medperf_action.adapters.files.hashing import sha256_file
 from medperf_action.domain.validation import validate_path
+from medperf_action.errors import SignatureInvalid
+from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.compat_test.participants import verify_entry_signature
 from medperf_action.usecases.packaging import package_cube
 from medperf_action.usecases.publishing import outputs_json, publish, write_record
 from medperf_action.usecases.requests import Submission, build_entry
@@ -89,6 +92,14 @@ def test_a_signed_submission_is_verified_and_each_bad_signature_refused(
     entry = release_entry(w, assets, "v2.0.0", SIGNED)
     assert "signature" in entry["assets"]  # submit names the published model.sig
     assert "archive" in entry["image"]  # the image is signed with the rest
+
+    # test --verify-signature PUB --mlcube-id ID: the entry's published assets, downloaded
+    # by hash, checked before anything runs
+    opts = Options(cache=tmp_path / "cache")
+    assert verify_entry_signature(entry, tmp_path / "alice.pub", opts).endswith("alice.pub")
+    _, someone_else = key_pair(tmp_path, "someone-else")
+    with pytest.raises(SignatureInvalid, match="not by any accepted identity"):
+        verify_entry_signature(entry, someone_else, opts)
 
     good = submit(w, entry)
     assert good["code"] == 0, good

@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import click
 
 from medperf_action.adapters import ci
-from medperf_action.adapters.files.download import Progress
 from medperf_action.cli.output import err
 from medperf_action.errors import UsageError
 from medperf_action.settings import DEFAULT_MEMORY
 from medperf_action.text import Log
+
+if TYPE_CHECKING:  # a type only: validate, which has no download, need not import them
+    from medperf_action.adapters.files.download import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Where `test` and `associate` keep a run's results, logs and commands under GitHub

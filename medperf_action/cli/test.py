@@ -14,6 +14,7 @@ from medperf_action.errors import UsageError
 from medperf_action.settings import in_actions
 from medperf_action.usecases.compat_test.engine import run_workflow
 from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.compat_test.participants import verify_entry_signature
 from medperf_action.usecases.compat_test.report import (
     failure_markdown,
     markdown_report,
@@ -21,7 +22,6 @@ from medperf_action.usecases.compat_test.report import (
 )
 from medperf_action.usecases.registries import open_registry
 from medperf_action.usecases.repo_config import repo_defaults
-from medperf_action.usecases.signatures import verify_entry
 
 EXISTING_DIR = click.Path(path_type=Path, exists=True)
 
@@ -181,7 +181,7 @@ def _verify_candidate(opts: Options, public_key: Path) -> str:
             f"mlcube {opts.model_id} is a local path in this registry: what runs is that "
             "folder, not signed assets; --verify-signature checks a published entry"
         )
-    return verify_entry(entry, public_key)
+    return verify_entry_signature(entry, public_key, opts)
 
 
 def _repository_mlcube(folder: Path) -> Path:

@@ -50,6 +50,7 @@ from medperf_action.adapters.files.atomic import replace_directory, umask
 from medperf_action.adapters.files.download import fetch
 from medperf_action.adapters.files.targz import CHUNK_SIZE, gzip_regions, write_additional_files
 from medperf_action.domain.cube import Cube, find_manifest
+from medperf_action.domain.registry.layout import ASSET_FILES, IMAGE_ARCHIVE
 from medperf_action.domain.validation import Report
 from medperf_action.errors import DockerError, InvalidInput, PackageError, UsageError
 from medperf_action.text import Log, human_size, md_code, md_table, silent, table
@@ -57,8 +58,7 @@ from medperf_action.usecases.signatures import SignWith, sign_folder
 
 MANIFEST_JSON = "manifest.json"
 CHECKSUMS = "checksums.sha256"
-ADDITIONAL_TARBALL = "additional_files.tar.gz"
-IMAGE_ARCHIVE = "image.tar.gz"
+ADDITIONAL_TARBALL = ASSET_FILES["additional_files"]
 PARAMETERS = "parameters.yaml"
 MANIFEST_FORMAT = 1
 

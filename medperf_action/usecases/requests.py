@@ -21,6 +21,7 @@ from medperf_action.adapters.github.contents import default_branch, read_file, r
 from medperf_action.adapters.github.proposals import Proposal, Proposed, propose
 from medperf_action.adapters.github.pulls import add_labels, list_pulls
 from medperf_action.domain.registry.layout import (
+    ASSET_FILES,
     associate_branch,
     association_marker,
     association_path,
@@ -113,11 +114,7 @@ def build_entry(
     if main is None:
         raise UsageError("the release holds no mlcube.yaml (or container_config.yaml)")
     assets: dict[str, Any] = {"mlcube": main}
-    for key, name in (
-        ("parameters", "parameters.yaml"),
-        ("additional_files", "additional_files.tar.gz"),
-        ("signature", "model.sig"),  # package --sign's signature, when it was published
-    ):
+    for key, name in ASSET_FILES.items():  # the signature, when package --sign made one
         found = _published_asset(published, name)
         if found:
             assets[key] = found

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from medperf_action.adapters import signing
-from medperf_action.adapters.files.download import fetch
+from medperf_action.domain.registry.layout import ASSET_FILES, IMAGE_ARCHIVE
 from medperf_action.errors import SignatureInvalid, UsageError
 
-SIGNATURE = "model.sig"
+SIGNATURE = ASSET_FILES["signature"]
 UNSIGNED = (SIGNATURE, "checksums.sha256", "manifest.json", "release.json")
-#: A registry entry's assets and the names they are signed under.
+#: A registry entry's signed assets (`group.name` in the entry) and their signed names.
 ENTRY_FILES = {
-    "assets.parameters": "parameters.yaml",
-    "assets.additional_files": "additional_files.tar.gz",
-    "image.archive": "image.tar.gz",
+    "assets.parameters": ASSET_FILES["parameters"],
+    "assets.additional_files": ASSET_FILES["additional_files"],
+    "image.archive": IMAGE_ARCHIVE,
 }
 #: What the library leaves out of a signed folder by default.
 LIBRARY_IGNORED = frozenset({".git", ".gitattributes", ".gitignore", ".github"})
@@ -166,20 +166,22 @@ def verify_files(files: dict[str, Path], signature: Path, accepted: list[signing
     return signer
 
 
-def verify_entry(entry: dict[str, Any], public_key: Path, **fetch_kwargs: Any) -> str:
-    """Download a registry entry's assets and signature (through the cache) and check the
-    signature against `public_key`, before anything of it runs."""
-    identity = signing.read_public_key(public_key)
+def entry_signed_assets(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entry's assets a signature covers, by `group.name` key ({url, sha256} each),
+    and its signature (`assets.signature`); SignatureInvalid when it names none."""
     signature = (entry.get("assets") or {}).get("signature")
     if not signature:
         raise SignatureInvalid(f"mlcube {entry.get('id')}: the entry names no signature")
-    downloaded: dict[str, Path] = {}
     wanted = {"assets.mlcube": (entry.get("assets") or {}).get("mlcube")}
     for key in ENTRY_FILES:
         group, _, name = key.partition(".")
         wanted[key] = (entry.get(group) or {}).get(name)
-    for key, asset in wanted.items():
-        if asset:
-            downloaded[key] = fetch(asset["url"], asset["sha256"], name=key, **fetch_kwargs).path
-    sig = fetch(signature["url"], signature["sha256"], name="assets.signature", **fetch_kwargs)
-    return verify_files(entry_files(entry, downloaded), sig.path, [identity])
+    return {key: asset for key, asset in {**wanted, "assets.signature": signature}.items() if asset}
+
+
+def verify_downloaded(entry: dict[str, Any], downloaded: dict[str, Path], public_key: Path) -> str:
+    """Check an entry's signature, its assets downloaded (`entry_signed_assets`' keys),
+    against `public_key`; returns who signed. SignatureInvalid."""
+    identity = signing.read_public_key(public_key)
+    signature = downloaded.pop("assets.signature")
+    return verify_files(entry_files(entry, downloaded), signature, [identity])

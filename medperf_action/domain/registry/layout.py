@@ -21,6 +21,15 @@ from typing import Any
 import yaml
 
 #: An id (benchmark, mlcube): a slug, which is also its file's name.
+#: An mlcube entry's published files besides its manifest (`assets.<key>`), under the
+#: names `package` gives them, and the image archive (`image.archive`).
+ASSET_FILES = {
+    "parameters": "parameters.yaml",
+    "additional_files": "additional_files.tar.gz",
+    "signature": "model.sig",
+}
+IMAGE_ARCHIVE = "image.tar.gz"
+
 SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
 SLUG = re.compile(rf"^{SLUG_PATTERN}$")
 #: The hidden marker of the one comment `registry report` keeps up to date on a PR.

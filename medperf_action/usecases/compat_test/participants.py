@@ -24,6 +24,7 @@ from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.validation import validate_path
 from medperf_action.errors import CubeInvalid, RegistryInvalid, UsageError
 from medperf_action.usecases.compat_test.options import Options
+from medperf_action.usecases.signatures import entry_signed_assets, verify_downloaded
 
 #: The participants' keys, in the workflow's order, and the MedPerf role each must have.
 ROLE_OF = {
@@ -80,6 +81,16 @@ class Participant:
             "image_id": self.image_id,
             "digest": self.digest,
         }
+
+
+def verify_entry_signature(entry: dict[str, Any], public_key: Path, opts: Options) -> str:
+    """A registry entry's signature, checked against `public_key` before anything of it
+    runs: its signed assets and signature downloaded through the cache (by hash)."""
+    downloaded = {
+        key: fetch(asset["url"], asset["sha256"], cache=opts.cache, name=key).path
+        for key, asset in entry_signed_assets(entry).items()
+    }
+    return verify_downloaded(entry, downloaded, public_key)
 
 
 def load_cube(path: Path, key: str, *, published: bool = False) -> Cube:
