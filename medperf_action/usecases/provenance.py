@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def _hex(digest: str | None) -> str | None:
     return value if len(value) == 64 else None
 
 
-def cube_subjects(parts: dict[str, Participant]) -> list[Subject]:
+def cube_subjects(
+    parts: dict[str, Participant], tree_hash: Callable[[Path], str] = sha256_tree
+) -> list[Subject]:
     """Each cube's assets and images, by SHA-256: `mlcubes/<cube>/<asset>`, and
     `mlcubes/<cube>/image` (image ID), `image-digest`, `image-archive`."""
     found: dict[str, Subject] = {}
@@ -62,7 +65,7 @@ def cube_subjects(parts: dict[str, Participant]) -> list[Subject]:
                 named[f"{where}/parameters.yaml"] = sha256_file(params)
             weights = part.cube.additional_files
             if weights.is_dir():  # the weights behind the metrics: the tree's digest
-                named[f"{where}/additional_files"] = sha256_tree(weights)
+                named[f"{where}/additional_files"] = tree_hash(weights)
         images = {
             "image": _hex(part.image_id),
             "image-digest": _hex(part.digest),
@@ -105,11 +108,16 @@ def result_statement(subjects: list[Subject], pred: dict[str, Any]) -> dict[str,
 
 
 def run_statement(
-    summary_file: Path, summary: dict[str, Any], parts: dict[str, Participant]
+    summary_file: Path,
+    summary: dict[str, Any],
+    parts: dict[str, Participant],
+    tree_hash: Callable[[Path], str] = sha256_tree,
 ) -> dict[str, Any]:
-    """The statement of a compatibility test whose summary is `summary_file`."""
+    """The statement of a compatibility test whose summary is `summary_file`; `tree_hash`
+    is the run's own (a folder the run hashed as an input is not read again)."""
     own = Subject("summary.json", sha256_file(summary_file), {"kind": "summary"})
-    return result_statement([own, *cube_subjects(parts)], predicate(summary, "test"))
+    subjects = [own, *cube_subjects(parts, tree_hash)]
+    return result_statement(subjects, predicate(summary, "test"))
 
 
 def verify_statement(

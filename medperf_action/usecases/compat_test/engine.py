@@ -145,7 +145,8 @@ class _Run:
                 self.opts.output, outcome.summary, outcome.results, kept, outcome.statistics
             )
             summary = self.opts.output / "summary.json"
-            keep_statement(self.opts.output, run_statement(summary, outcome.summary, self.parts))
+            stated = run_statement(summary, outcome.summary, self.parts, self.runner.tree_hash)
+            keep_statement(self.opts.output, stated)
         return outcome
 
     def _jobs(self, source: str, sha: str | None) -> dict[str, Job]:
