@@ -29,6 +29,8 @@ EXPECTED_SCHEMAS = {
     "association.schema.json",
     "benchmark.schema.json",
     "container_config.schema.json",
+    "dataset-association.schema.json",
+    "dataset.schema.json",
     "mlcube-entry.schema.json",
     "mlcube.schema.json",
     "model-repo.schema.json",
@@ -36,6 +38,8 @@ EXPECTED_SCHEMAS = {
     "pins.schema.json",
     "registry.schema.json",
     "result-predicate.schema.json",
+    "result.schema.json",
+    "site-repo.schema.json",
     "summary.schema.json",
     "verify-report.schema.json",
 }

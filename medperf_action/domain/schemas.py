@@ -35,6 +35,10 @@ SCHEMA_FILES = {
     "association": "association.schema.json",
     "summary": "summary.schema.json",
     "model-repo": "model-repo.schema.json",
+    "dataset": "dataset.schema.json",
+    "dataset-association": "dataset-association.schema.json",
+    "result": "result.schema.json",
+    "site-repo": "site-repo.schema.json",
 }
 
 

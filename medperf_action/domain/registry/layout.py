@@ -5,6 +5,9 @@ registry.yaml                          # committee, label names, approval policy
 benchmarks/<id>.yaml                   # preparator / reference model / evaluator, demo data
 mlcubes/<id>.yaml                      # owner, source, role, assets + sha256, image
 associations/<benchmark>/<mlcube>.yaml # status, initiated_by, result, execution summary
+datasets/<id>.yaml                     # a site's prepared dataset: owner, hashes, statistics
+dataset-associations/<benchmark>/<dataset>.yaml  # status, the owner's compatibility run
+results/<benchmark>/<model>/<dataset>.yaml       # released metrics, and what ran by hash
 ```
 
 and the conventions the GitOps commands share: ids, file places, branch names, the hidden
@@ -67,6 +70,18 @@ def association_path(benchmark_id: str, mlcube_id: str) -> str:
     return f"associations/{benchmark_id}/{mlcube_id}.yaml"
 
 
+def dataset_path(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}.yaml"
+
+
+def dataset_association_path(benchmark_id: str, dataset_id: str) -> str:
+    return f"dataset-associations/{benchmark_id}/{dataset_id}.yaml"
+
+
+def result_path(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    return f"results/{benchmark_id}/{model_id}/{dataset_id}.yaml"
+
+
 def submit_branch(mlcube_id: str) -> str:
     """The deterministic branch of a submission: re-running updates the same PR."""
     return f"medperf/submit/{mlcube_id}"
@@ -124,7 +139,9 @@ def dump_yaml(data: dict[str, Any]) -> str:
 class Change:
     """What a PR's changed file means for the registry."""
 
-    kind: str  # "mlcube" | "association" | "benchmark" | "registry" | "other"
+    #: "mlcube" | "association" | "benchmark" | "registry" | "dataset"
+    #: | "dataset-association" | "result" | "other"
+    kind: str
     path: str
     ids: tuple[str, ...] = ()
 
@@ -137,6 +154,12 @@ def classify(path: str) -> Change:
         return Change("association", path, (parts[1], parts[2][:-5]))
     if len(parts) == 2 and parts[0] == "benchmarks" and parts[1].endswith(".yaml"):
         return Change("benchmark", path, (parts[1][:-5],))
+    if len(parts) == 2 and parts[0] == "datasets" and parts[1].endswith(".yaml"):
+        return Change("dataset", path, (parts[1][:-5],))
+    if len(parts) == 3 and parts[0] == "dataset-associations" and parts[2].endswith(".yaml"):
+        return Change("dataset-association", path, (parts[1], parts[2][:-5]))
+    if len(parts) == 4 and parts[0] == "results" and parts[3].endswith(".yaml"):
+        return Change("result", path, (parts[1], parts[2], parts[3][:-5]))
     if path == "registry.yaml":
         return Change("registry", path)
     return Change("other", path)
