@@ -222,6 +222,7 @@ def real_workflows() -> list[str]:
 def test_the_project_and_its_examples_have_workflows() -> None:
     names = {Path(f).name for f in rel(workflow_files())}
     assert {"ci.yml", "model-repo.yml", "registry.yml", "medperf.yml"} <= names
+    assert {"site.yml", "medperf-site.yml"} <= names
     assert {"medperf-verify.yml", "medperf-report.yml", "medperf-label.yml"} <= names
 
 

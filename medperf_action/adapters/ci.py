@@ -50,6 +50,10 @@ OUTPUTS: dict[str, str] = {
         "when a tag push finds the submission not merged yet."
     ),
     "matrix": "A strategy.matrix of benchmark x model pairs (plan).",
+    "runs-on": (
+        "The site's self-hosted runner labels as JSON, from .medperf-site.yml (plan, in a "
+        "data owner's repository)."
+    ),
     "benchmarks-json": "The benchmarks, as JSON (benchmark ls).",
     "mlcubes-json": "The MLCubes, as JSON (mlcube ls).",
     "associations-json": "The associations, as JSON (association ls).",

@@ -24,7 +24,8 @@ from medperf_action.usecases.dispatch import (
     matrix_from_registry,
     plan_for_event,
 )
-from medperf_action.usecases.repo_config import load_repo_config
+from medperf_action.usecases.repo_config import find_config, load_repo_config
+from medperf_action.usecases.site_plan import find_site_config, load_site_config, runner_labels
 
 
 def invoke(root: click.Command, argv: list[str]) -> int:
@@ -56,8 +57,10 @@ def run_batch(root: click.Command, batch: list[Step], pairs: int) -> list[int]:
 @click.command("run")
 @click.option(
     "--mode",
-    type=click.Choice(["model", "registry"]),
-    help="What this repository is (default: .medperf.yml or registry.yaml says).",
+    type=click.Choice(["model", "registry", "site"]),
+    help=(
+        "What this repository is (default: .medperf.yml, registry.yaml or .medperf-site.yml says)."
+    ),
 )
 @click.option("--event-name", envvar="GITHUB_EVENT_NAME", help="Default: $GITHUB_EVENT_NAME.")
 @click.option("--event-path", envvar="GITHUB_EVENT_PATH", help="Default: $GITHUB_EVENT_PATH.")
@@ -158,7 +161,15 @@ def plan_command(
 
     From .medperf.yml (this model against each of its benchmarks), or from a registry's
     associations. Each pair then runs on its own runner (a self-hosted GPU runner too).
+    In a data owner's repository (.medperf-site.yml): the site's runner labels, for
+    `runs-on:` (output runs-on).
     """
+    site = find_site_config(Path()) if not (registry or config or find_config()) else None
+    if site is not None:
+        labels = runner_labels(load_site_config(site))
+        out(ci.json_line({"runs-on": labels}))
+        ci.set_json_output("runs-on", labels)
+        return
     if registry:
         pairs = matrix_from_registry(registry, benchmark, status.upper(), token)
     else:

@@ -16,6 +16,8 @@ In a registry repository (it has `registry.yaml`):
 | `pull_request` | `registry verify` |
 | `workflow_run` | `registry report` |
 | `pull_request_target` (labeled) | `registry on-label` |
+
+In a data owner's repository (it has `.medperf-site.yml`): see `site_plan`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from medperf_action.adapters.ci import load_event
 from medperf_action.errors import UsageError
 from medperf_action.usecases.listings import list_associations, open_view
 from medperf_action.usecases.repo_config import find_config, load_repo_config
+from medperf_action.usecases.site_plan import find_site_config, load_site_config, site_steps
 
 #: The action's `command` input: what each command takes from the inputs.
 ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -47,6 +50,8 @@ ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "mlcube": (),
     "association": (),
     "registry": (),
+    "dataset": (),
+    "result": (),
 }
 
 #: Commands a `workflow_dispatch` may ask for (anything else is refused).
@@ -63,7 +68,7 @@ class Step:
 
 @dataclass
 class Plan:
-    kind: str  # "model" | "registry"
+    kind: str  # "model" | "registry" | "site"
     event: str
     steps: list[Step] = field(default_factory=list)
 
@@ -83,16 +88,18 @@ def batches(steps: list[Step], jobs: int) -> list[list[Step]]:
 
 def repo_kind(root: Path, mode: str | None = None) -> str:
     if mode:
-        if mode not in ("model", "registry"):
-            raise UsageError(f"--mode {mode}: use model or registry")
+        if mode not in ("model", "registry", "site"):
+            raise UsageError(f"--mode {mode}: use model, registry or site")
         return mode
     if (root / "registry.yaml").is_file():
         return "registry"
     if find_config(root) is not None:
         return "model"
+    if find_site_config(root) is not None:
+        return "site"
     raise UsageError(
         "cannot tell what this repository is: a model repository has .medperf.yml, a "
-        "registry has registry.yaml (or pass --mode)"
+        "registry has registry.yaml, a data owner's has .medperf-site.yml (or pass --mode)"
     )
 
 
@@ -191,6 +198,14 @@ def plan_for_event(
     kind = repo_kind(root, mode)
     event = _load_event(event_path)
     plan = Plan(kind, event_name)
+    if kind == "site":
+        path = find_site_config(root)
+        if path is None:
+            raise UsageError("no .medperf-site.yml in this repository")
+        inputs = event.get("inputs") or {}
+        steps = site_steps(load_site_config(path), event_name, inputs)
+        plan.steps = [Step(title, argv) for title, argv in steps]
+        return plan
     if event_name == "workflow_dispatch":
         plan.steps.append(_dispatched(event.get("inputs") or {}))
         return plan
