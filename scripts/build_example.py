@@ -15,8 +15,16 @@ Generated (all under ``examples/``, committed, reproduced bit for bit by every r
 Label convention: 1 = malignant (the positive class), 0 = benign, i.e.
 ``label = 1 - sklearn_target`` (scikit-learn codes malignant as 0).
 
-Usage: ``python scripts/build_example.py`` (write into examples/) or ``--check`` (rebuild in
-a temporary directory and exit 1 if anything differs from what is in examples/).
+Not in examples/, and written only on request (``--sites DIR``): two data owners' *private*
+datasets, ``DIR/site-a`` and ``DIR/site-b``, each ``data/features.csv`` and
+``labels/labels.csv`` in the raw form the data preparator reads. They are disjoint
+stratified splits of the training cases (never a demo case), under each site's own
+pseudonymous case ids, as hospitals would hold them; the tests run the data owners' flow on
+them and check that none of it leaves the site.
+
+Usage: ``python scripts/build_example.py`` (write into examples/), ``--check`` (rebuild in
+a temporary directory and exit 1 if anything differs from what is in examples/), or
+``--sites DIR``.
 scikit-learn is used only here; the cubes are standard-library Python.
 """
 
@@ -118,6 +126,52 @@ def demo_split(labels: np.ndarray) -> tuple[list[int], list[int]]:
     chosen = set(demo)
     train = [i for i in range(len(labels)) if i not in chosen]
     return demo, train
+
+
+#: The two example sites: name -> (id prefix, number of cases), from the training cases.
+SITES = {"site-a": ("SA", 150), "site-b": ("SB", 200)}
+
+
+def site_splits(labels: np.ndarray, train: list[int]) -> dict[str, list[int]]:
+    """Disjoint stratified draws of the training cases, one per site, each sorted."""
+    rng = random.Random(SEED + 1)
+    pools = [[i for i in train if labels[i] == label] for label in (0, 1)]
+    shares = [len(pool) / len(train) for pool in pools]
+    for pool in pools:
+        rng.shuffle(pool)
+    splits: dict[str, list[int]] = {}
+    for site, (_, size) in SITES.items():
+        chosen: list[int] = []
+        for pool, share in zip(pools, shares, strict=True):
+            take = round(size * share)
+            chosen += pool[:take]
+            del pool[:take]
+        splits[site] = sorted(chosen)
+    return splits
+
+
+def write_sites(out: Path) -> dict[str, list[str]]:
+    """Write each site's raw dataset under ``out/<site>``; each site's case ids."""
+    _, names, features, labels = load_data()
+    _, train = demo_split(labels)
+    ids: dict[str, list[str]] = {}
+    for site, members in site_splits(labels, train).items():
+        prefix = SITES[site][0]
+        rng = random.Random(f"{SEED}-{site}")
+        # A hospital's own pseudonyms: nothing of the public data's numbering.
+        site_ids = [f"{prefix}-{rng.getrandbits(40):010X}" for _ in members]
+        ids[site] = site_ids
+        rows = [
+            [site_ids[k], *(repr(float(v)) for v in features[i])] for k, i in enumerate(members)
+        ]
+        label_rows = [[site_ids[k], str(int(labels[i]))] for k, i in enumerate(members)]
+        for folder, name, text in (
+            ("data", "features.csv", csv_text([ID_COLUMN, *names], rows)),
+            ("labels", "labels.csv", csv_text([ID_COLUMN, LABEL_COLUMN], label_rows)),
+        ):
+            (out / site / folder).mkdir(parents=True, exist_ok=True)
+            (out / site / folder / name).write_text(text, encoding="utf-8")
+    return ids
 
 
 def round_sig(value: float, digits: int) -> float:
@@ -383,7 +437,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rebuild in a temporary directory; exit 1 if anything differs from examples/",
     )
+    parser.add_argument(
+        "--sites",
+        type=Path,
+        metavar="DIR",
+        help="write the two example sites' private datasets under DIR (nothing else)",
+    )
     args = parser.parse_args(argv)
+    if args.sites is not None:
+        for site, ids in write_sites(args.sites).items():
+            print(f"wrote {args.sites / site}: {len(ids)} cases")
+        return 0
     if not args.check:
         for path in build(EXAMPLES):
             print(f"wrote examples/{path}")

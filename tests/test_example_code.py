@@ -312,3 +312,34 @@ def test_build_example_check() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))[1:]
+
+
+def test_the_two_sites_private_datasets_are_disjoint_and_not_the_demos(tmp_path: Path) -> None:
+    for out in (tmp_path / "one", tmp_path / "two"):
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "build_example.py"), "--sites", str(out)],
+            check=True,
+            capture_output=True,
+        )
+    with tarfile.open(DEMO) as tar:
+        member = tar.extractfile("data/features.csv")
+        assert member is not None
+        demo = {tuple(line.split(",")[1:]) for line in member.read().decode().splitlines()[1:]}
+    seen_cases: set[tuple[str, ...]] = set()
+    for site, prefix, size in (("site-a", "SA-", 150), ("site-b", "SB-", 200)):
+        features = _rows(tmp_path / "one" / site / "data" / "features.csv")
+        labels = _rows(tmp_path / "one" / site / "labels" / "labels.csv")
+        assert len(features) == size and [r[0] for r in labels] == [r[0] for r in features]
+        assert all(r[0].startswith(prefix) for r in features)  # the site's own pseudonyms
+        assert {r[1] for r in labels} == {"0", "1"}  # both classes at each site
+        cases = {tuple(r[1:]) for r in features}
+        assert not cases & demo and not cases & seen_cases  # disjoint splits, no demo case
+        seen_cases |= cases
+        for name in ("data/features.csv", "labels/labels.csv"):  # reproduced bit for bit
+            one, two = tmp_path / "one" / site / name, tmp_path / "two" / site / name
+            assert one.read_bytes() == two.read_bytes()
