@@ -317,7 +317,9 @@ def submit_command(
 
 @result.command("ls")
 @click.option("--benchmark", metavar="ID", help="Only this benchmark's results.")
-@options.mlcube_id("Only this model's results.")
+@click.option(
+    "--model", "--mlcube-id", "mlcube_id", metavar="ID", help="Only this model's results."
+)
 @click.option("--dataset", "dataset_id", metavar="ID", help="Only this dataset's results.")
 @click.option("--local", is_flag=True, help="Also this site's own runs, released or not.")
 @options.registry

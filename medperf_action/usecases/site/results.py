@@ -60,10 +60,11 @@ def _checked_dataset(site: Site, benchmark_id: str, prepared: Prepared) -> dict[
         )
     association = site.registry.dataset_association(benchmark_id, site.dataset_id)
     if association is None or association["status"] != "APPROVED":
-        status = association["status"] if association else "not requested"
+        status = association["status"] if association else "none on its default branch"
         raise RequestRefused(
-            f"the association of {site.dataset_id} with {benchmark_id} is {status}: run "
-            "`dataset associate`, and run the benchmark once the committee approved it"
+            f"{site.dataset_id} has no approved association with {benchmark_id} in the "
+            f"registry ({status}): request it with `dataset associate`, and run the "
+            "benchmark once the committee approved it"
         )
     return entry
 
