@@ -325,3 +325,47 @@ def test_a_site_prepares_registers_associates_runs_and_releases_without_leaking(
 
 def _results_prs(gh) -> list:
     return [p for p in gh.repo(REG).pulls() if "medperf-action:result" in (p.body or "")]
+
+
+def test_a_failed_prepare_names_its_log_quotes_nothing_and_keeps_the_dataset(
+    docker_client, tmp_path, monkeypatch
+) -> None:
+    """The preparator refuses a row and says why, quoting it: the message names the log
+    on the site's disk instead, and the dataset prepared before stays as it was."""
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path / "cache"))
+    data, labels, case_ids, _ = _site_data(tmp_path)
+    store, summary = tmp_path / "store", tmp_path / "summary.md"
+
+    def prepare(data_path: Path) -> tuple[int, str, str]:
+        args = ["dataset", "prepare", "--registry", str(EXAMPLES / "registry")]
+        args += ["--benchmark", BENCH, "--dataset", "site-b", "--name", "Site B"]
+        env = {
+            "MEDPERF_DATA_PATH": str(data_path),
+            "MEDPERF_LABELS_PATH": str(labels),
+            "MEDPERF_ACTION_STORE": str(store),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        result = CliRunner().invoke(main, args, env=env)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, _, err = prepare(data)
+    assert code == 0, err
+    entry = store / "site-b" / "dataset" / "entry.json"
+    before = entry.read_text()
+    bad = tmp_path / "bad"
+    shutil.copytree(data, bad)
+    with open(bad / "features.csv", "a") as handle:
+        handle.write("wdbc-secret-case," + ",".join(["secret-value-1234"] * 30) + "\n")
+    code, out, err = prepare(bad)
+    assert code == 3, err
+    runs = [json.loads(p.read_text()) for p in store.glob("site-b/runs/*/run.json")]
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["kind"] == "prepare"
+    log = store / "site-b" / "runs" / failed[0]["run_id"] / "logs" / "data_preparator-prepare.log"
+    assert str(log) in err and "not shown" in err
+    assert "secret-value-1234" in log.read_text()  # the preparator did quote it, in its log
+    for secret in ("wdbc-secret-case", "secret-value-1234", *case_ids):
+        assert secret not in out + err + summary.read_text() + failed[0]["error"]
+    assert entry.read_text() == before  # the dataset prepared before is untouched
+    assert not list((store / "site-b").glob(".tmp-*"))
