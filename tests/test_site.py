@@ -246,6 +246,9 @@ def test_a_site_prepares_registers_associates_runs_and_releases_without_leaking(
     run_id = site.outputs.read_text().split("run-id=")[-1].split()[0]
     evaluated = yaml.safe_load((site.run_folder(run_id) / "metrics.yaml").read_text())
     assert association["compatibility"]["metrics"] == evaluated
+    assert f"reference model breast-cancer-lr on the prepared data (run {run_id})" in (
+        site.summary.read_text()
+    )
 
     code, _, err = site.run("benchmark", "run")
     assert (

@@ -214,21 +214,8 @@ def associate_command(
     with ci.group(f"medperf-action dataset associate {site.dataset_id} {benchmark}"):
         proposed, record, run_id = datasets.associate(site, benchmark)
     metrics = record["compatibility"]["metrics"]
-    out(table(["metric", "value"], [[k, str(v)] for k, v in metrics.items()]))
-    ci.add_summary(
-        results.runs_markdown(
-            benchmark,
-            site.dataset_id,
-            [
-                {
-                    "model": record["compatibility"]["reference_model"]["id"],
-                    "run_id": run_id,
-                    "status": "passed",
-                    "metrics": metrics,
-                }
-            ],
-        )
-    )
+    out(table(["metric", "value"], [[k, datasets.plain(v)] for k, v in metrics.items()]))
+    ci.add_summary(datasets.association_markdown(record, run_id))
     ci.set_output("run-id", run_id)
     _proposed("dataset associate", proposed.url, proposed.created, proposed.file_written)
 

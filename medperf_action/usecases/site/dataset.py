@@ -119,6 +119,17 @@ def statistics_markdown(entry: dict[str, Any]) -> str:
     return f"### Dataset {entry['id']}: statistics for review\n\n{md_table(headers, rows)}\n"
 
 
+def association_markdown(record: dict[str, Any], run_id: str) -> str:
+    """The job summary of `dataset associate`: the reference model's metrics only."""
+    block = record["compatibility"]
+    rows = [[k, plain(v)] for k, v in block["metrics"].items()]
+    return (
+        f"### Dataset {record['dataset']} with {record['benchmark']}: the reference model "
+        f"{block['reference_model']['id']} on the prepared data (run {run_id})\n\n"
+        f"{md_table(['metric', 'value'], rows)}\n"
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # register
 
