@@ -320,6 +320,18 @@ def test_a_site_prepares_registers_associates_runs_and_releases_without_leaking(
     runs = json.loads(site.outputs.read_text().split("runs-json=")[-1].splitlines()[0])
     assert {r["model"] for r in runs} == {MODEL, LEAKY, FAILING}
 
+    # Once approved, the dataset's data is frozen: other data is a new dataset id.
+    fewer = tmp_path / "fewer"
+    shutil.copytree(site.data.parent, fewer)  # raw/data and raw/labels, one case less
+    for name in ("data/features.csv", "labels/labels.csv"):
+        kept = (fewer / name).read_text().splitlines(keepends=True)
+        (fewer / name).write_text("".join(x for x in kept if site.case_ids[0] not in x))
+    paths = ("--data-path", str(fewer / "data"), "--labels-path", str(fewer / "labels"))
+    code, _, err = site.run("dataset", "prepare", *paths)
+    assert code == 0, err
+    code, _, err = site.run("dataset", "register")
+    assert code == 5 and "frozen" in err, err
+
     # Privacy: the site's data is nowhere but in the site's store.
     assert site.leaks(site.seen) == []
     assert site.leaks([site.summary.read_text(), site.outputs.read_text()]) == []

@@ -145,6 +145,14 @@ def register(site: Site) -> tuple[Proposed, dict[str, Any]]:
             f"dataset id {site.dataset_id!r} belongs to {current['owner']} in "
             f"{site.registry.description}; choose another id"
         )
+    if current is not None and current["prepared"] != prepared.entry["prepared"]:
+        approved = approved_benchmarks(site)
+        if approved:
+            raise RequestRefused(
+                f"dataset {site.dataset_id} has an approved association with "
+                f"{', '.join(approved)}: its prepared data is frozen, and the data prepared "
+                "here is other data; register it under a new dataset id"
+            )
     marker = dataset_marker(site.dataset_id)
     for pull in list_pulls(repo, state="open"):
         if marker in pull.body and pull.author != owner:
@@ -169,6 +177,16 @@ def register(site: Site) -> tuple[Proposed, dict[str, Any]]:
         message=f"Register dataset {site.dataset_id}",
     )
     return propose(repo, proposal), entry
+
+
+def approved_benchmarks(site: Site) -> list[str]:
+    """The benchmarks the dataset has an APPROVED association with."""
+    return [
+        benchmark
+        for benchmark in site.registry.source.list_dir("dataset-associations")
+        if (found := site.registry.dataset_association(benchmark, site.dataset_id)) is not None
+        and found["status"] == "APPROVED"
+    ]
 
 
 # ---------------------------------------------------------------------------------------
