@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from medperf_action.cli import main
 from medperf_action.domain.registry import layout
 from medperf_action.domain.registry.site_files import (
     Ran,
@@ -194,3 +196,12 @@ def test_a_withheld_log_is_named_and_never_quoted(tmp_path: Path) -> None:
     assert "wdbc-001" not in str(failed) and "19.69" not in str(failed)
     assert str(tmp_path / "logs" / "model-infer.log") in str(failed)
     assert "exit code 3" in str(failed) and failed.exit_code == 3
+
+
+def test_validate_knows_a_site_file(tmp_path: Path) -> None:
+    path = _site_file(tmp_path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    _site_file(tmp_path, runner=["ubuntu-latest"])
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1 and "runner" in result.output
