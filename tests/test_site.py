@@ -304,6 +304,8 @@ def test_a_site_prepares_registers_associates_runs_and_releases_without_leaking(
         result_path(BENCH, "breast-cancer-lr", DATASET),
         f"medperf/result/{BENCH}/breast-cancer-lr/{DATASET}",
     )
+    code, out, err = site.run("result", "submit", by_model["breast-cancer-lr"]["run_id"])
+    assert code == 0 and out.startswith("released already"), err
     code, out, err = site.run("result", "ls", "--local", "--format", "json")
     assert code == 0, err
     listed = json.loads(out)

@@ -298,7 +298,10 @@ def submit_command(
     opened = open_registry(
         site_defaults(config).registry(registry), registry_token(token), snapshot=True
     )
-    proposed, _record = results.submit(opened, Store.open(), run_id)
+    proposed, record = results.submit(opened, Store.open(), run_id)
+    if proposed is None:
+        out(f"released already: {record['benchmark']}/{record['model']}/{record['dataset']}")
+        return
     _proposed("result submit", proposed.url, proposed.created, proposed.file_written)
 
 

@@ -170,8 +170,9 @@ def _metric_names(records: list[dict[str, Any]]) -> list[str]:
 # submit
 
 
-def submit(registry: Registry, store: Store, run_id: str) -> tuple[Proposed, dict[str, Any]]:
-    """Release the run `run_id`: propose its result file to the registry."""
+def submit(registry: Registry, store: Store, run_id: str) -> tuple[Proposed | None, dict[str, Any]]:
+    """Release the run `run_id`: propose its result file to the registry (None: it is
+    released already, merged on the registry's default branch)."""
     folder = store.run_folder(run_id)
     run = read_yaml(folder / "run.json", "the run's record")
     if run.get("kind") != "benchmark" or run.get("status") != "passed":
@@ -187,7 +188,9 @@ def submit(registry: Registry, store: Store, run_id: str) -> tuple[Proposed, dic
     login = whoami(repo)
     _refuse_unless_releasable(registry, record, login)
     released = registry.result(bench, model, dataset)
-    if released is not None and released != record:
+    if released == record:
+        return None, record
+    if released is not None:
         raise RequestRefused(
             f"{path} is released already (run {released['run_id']}); a released result is "
             "never replaced by a new run"
