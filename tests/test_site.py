@@ -348,23 +348,28 @@ def test_a_failed_prepare_names_its_log_quotes_nothing_and_keeps_the_dataset(
     docker_client, tmp_path, monkeypatch
 ) -> None:
     """The preparator refuses a row and says why, quoting it: the message names the log
-    on the site's disk instead, and the dataset prepared before stays as it was."""
+    on the site's disk instead, and the dataset prepared before stays as it was. Then, on
+    a local registry: `benchmark run` over the site's benchmarks skips the one the dataset
+    is not approved for."""
     monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path / "cache"))
     data, labels, case_ids, _ = _site_data(tmp_path)
     store, summary = tmp_path / "store", tmp_path / "summary.md"
+    registry = tmp_path / "examples" / "registry"  # a checkout of its own, to add files to
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
 
-    def prepare(data_path: Path) -> tuple[int, str, str]:
-        args = ["dataset", "prepare", "--registry", str(EXAMPLES / "registry")]
-        args += ["--benchmark", BENCH, "--dataset", "site-b", "--name", "Site B"]
+    def cli(*args: str) -> tuple[int, str, str]:
         env = {
-            "MEDPERF_DATA_PATH": str(data_path),
             "MEDPERF_LABELS_PATH": str(labels),
             "MEDPERF_ACTION_STORE": str(store),
             "GITHUB_ACTIONS": "true",
             "GITHUB_STEP_SUMMARY": str(summary),
         }
-        result = CliRunner().invoke(main, args, env=env)
+        result = CliRunner().invoke(main, [*args, "--registry", str(registry)], env=env)
         return result.exit_code, result.stdout, result.stderr
+
+    def prepare(data_path: Path) -> tuple[int, str, str]:
+        args = ("--benchmark", BENCH, "--dataset", "site-b", "--name", "Site B")
+        return cli("dataset", "prepare", *args, "--data-path", str(data_path))
 
     code, _, err = prepare(data)
     assert code == 0, err
@@ -386,3 +391,52 @@ def test_a_failed_prepare_names_its_log_quotes_nothing_and_keeps_the_dataset(
         assert secret not in out + err + summary.read_text() + failed[0]["error"]
     assert entry.read_text() == before  # the dataset prepared before is untouched
     assert not list((store / "site-b").glob(".tmp-*"))
+
+    # A schedule's run over the site's benchmarks skips one the dataset is not approved
+    # for yet, and runs the others.
+    entry_doc = json.loads(before)
+    registered = {"id": "site-b", "name": "Site B", "owner": "site-b", **entry_doc}
+    (registry / "datasets").mkdir()
+    (registry / "datasets" / "site-b.yaml").write_text(yaml.safe_dump(registered))
+    bench = yaml.safe_load((registry / "benchmarks" / f"{BENCH}.yaml").read_text())
+    (registry / "benchmarks" / "other-benchmark.yaml").write_text(
+        yaml.safe_dump({**bench, "id": "other-benchmark"})
+    )
+    approved = {
+        "benchmark": BENCH,
+        "dataset": "site-b",
+        "status": "APPROVED",
+        "initiated_by": "site-b",
+        "created_at": "2026-12-01T09:00:00Z",
+        "approved_by": "carol",
+        "approved_at": "2026-12-01T10:00:00Z",
+        "compatibility": {
+            "passed": True,
+            "data_sha256": entry_doc["prepared"]["data_sha256"],
+            "reference_model": {"id": "breast-cancer-lr", "image_id": "sha256:" + "0" * 64},
+            "evaluator": {"id": "breast-cancer-metrics", "image_id": "sha256:" + "0" * 64},
+            "metrics": {"auc": 0.9},
+            "finished_at": "2026-12-01T09:00:00Z",
+        },
+    }
+    (registry / "dataset-associations" / BENCH).mkdir(parents=True)
+    (registry / "dataset-associations" / BENCH / "site-b.yaml").write_text(yaml.safe_dump(approved))
+    config = tmp_path / "site.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "registry": str(registry),
+                "dataset": {"id": "site-b", "name": "Site B"},
+                "benchmarks": [BENCH, "other-benchmark"],
+                "runner": ["self-hosted"],
+            }
+        )
+    )
+    code, out, err = cli("benchmark", "run", "--config", str(config))
+    assert code == 0, err
+    assert "other-benchmark: skipped: site-b has no approved association" in err
+    assert "breast-cancer-lr" in out and "passed" in out
+    code, _, err = cli(
+        "benchmark", "run", "--config", str(config), "--benchmark", "other-benchmark"
+    )
+    assert code == 5 and "no approved association" in err

@@ -19,7 +19,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
-from medperf_action.errors import CubeFailed
+from medperf_action.errors import CubeFailed, RequestRefused
 from medperf_action.settings import DEFAULT_MEMORY, data_paths, registry_token
 from medperf_action.text import table
 from medperf_action.usecases.compat_test.options import Options
@@ -244,14 +244,23 @@ def benchmark_run(
 
     The equivalent of `medperf benchmark run`: every model with an APPROVED association
     to the benchmark, and its reference model, that has no result for this dataset in the
-    registry yet (--all: every one), each step cached. Each run is kept in the store
+    registry yet (--all: every one), each step cached; without --benchmark, on each
+    benchmark of .medperf-site.yml (one the dataset is not approved for yet is skipped,
+    saying so). Each run is kept in the store
     with its result file, for `result submit RUN_ID`. Exit codes: 0 every run passed,
     3 a model failed (the others still ran), 5 the dataset is not approved for it.
     """
     site, defaults = _site(config, registry, token, dataset_id, _limits(timeout_s, memory, gpus))
     records: list[dict[str, Any]] = []
-    for benchmark in defaults.benchmark_list(benchmark_id):
-        planned = results.plan(site, benchmark, everything=everything)
+    benchmarks = defaults.benchmark_list(benchmark_id)
+    for benchmark in benchmarks:
+        try:
+            planned = results.plan(site, benchmark, everything=everything)
+        except RequestRefused as exc:
+            if len(benchmarks) == 1:
+                raise
+            err(f"{benchmark}: skipped: {exc}")  # the others still run (a schedule's case)
+            continue
         names = ", ".join(planned.models) or "-"
         err(f"{benchmark}: {len(planned.models)} model(s) to run: {names}")
         with ci.group(f"medperf-action benchmark run {benchmark}"):
