@@ -27,6 +27,7 @@ from medperf_action.domain.registry.site_files import (
 from medperf_action.domain.schemas import validator
 from medperf_action.errors import RegistryInvalid, TaskFailed, TaskMisbehaved, UsageError
 from medperf_action.settings import data_paths, store_dir
+from medperf_action.usecases.dispatch import action_argv
 from medperf_action.usecases.site.config import SiteDefaults, site_defaults
 from medperf_action.usecases.site.store import Store
 
@@ -205,3 +206,17 @@ def test_validate_knows_a_site_file(tmp_path: Path) -> None:
     _site_file(tmp_path, runner=["ubuntu-latest"])
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 1 and "runner" in result.output
+
+
+def test_the_action_runs_a_sites_commands_with_their_subcommand_in_args() -> None:
+    assert action_argv({"command": "dataset", "args": "prepare --benchmark b"}) == [
+        "dataset",
+        "prepare",
+        "--benchmark",
+        "b",
+    ]
+    assert action_argv({"command": "result", "args": "submit 0123456789ab"}) == [
+        "result",
+        "submit",
+        "0123456789ab",
+    ]

@@ -47,6 +47,10 @@ ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "mlcube": (),
     "association": (),
     "registry": (),
+    # a data owner's site: `dataset prepare|register|associate`, `result submit|ls`
+    # (`benchmark run` is the `benchmark` group's)
+    "dataset": (),
+    "result": (),
 }
 
 #: Commands a `workflow_dispatch` may ask for (anything else is refused).
