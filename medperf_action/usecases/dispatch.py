@@ -47,8 +47,6 @@ ACTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "mlcube": (),
     "association": (),
     "registry": (),
-    # a data owner's site: `dataset prepare|register|associate`, `result submit|ls`
-    # (`benchmark run` is the `benchmark` group's)
     "dataset": (),
     "result": (),
 }
