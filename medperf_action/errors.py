@@ -182,6 +182,7 @@ class TaskFailed(CubeFailed):
         self.oom_killed = oom_killed
         self.log_path = log_path
         self.memory = memory  # the container's memory limit, to name it on exit 137
+        self.withheld = False  # on a site: the log is named, never quoted
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -206,6 +207,12 @@ class TaskFailed(CubeFailed):
         else:
             what = f"failed with exit code {self.task_exit_code}"
         lines = [f"cube '{self.cube}', task '{self.task}' {what}"]
+        if self.withheld:
+            # On a data owner's site a container's output may quote the private data: it
+            # stays in its log file, on the site's disk, and is never in a message.
+            where = f": {self.log_path}" if self.log_path is not None else ""
+            lines.append(f"its log stays on this machine, not shown (it may hold the data){where}")
+            return "\n".join(lines)
         if self.log_tail:
             lines.append("last lines of its log:")
             lines.extend(f"  | {line}" for line in self.log_tail)
@@ -214,6 +221,13 @@ class TaskFailed(CubeFailed):
         if self.log_path is not None:
             lines.append(f"full log: {self.log_path}")
         return "\n".join(lines)
+
+    def withhold_log(self, path: Path | None) -> None:
+        """On a site: forget the log's tail, and name the file that holds the log."""
+        self.withheld = True
+        self.log_tail = []
+        self.log_path = path or self.log_path
+        self.args = (self.describe(),)
 
     def kept_log(self, path: Path | None, memory: str | None = None) -> None:
         """Point the message at the copy of the log that stays after the run (and name

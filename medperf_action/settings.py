@@ -5,6 +5,8 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | variable | what |
 |---|---|
 | `MEDPERF_ACTION_CACHE` | the cache folder (default `~/.cache/medperf-action`) |
+| `MEDPERF_ACTION_STORE` | a site's dataset store (default `~/.medperf-action/store`) |
+| `MEDPERF_DATA_PATH`, `MEDPERF_LABELS_PATH` | a site's raw data and labels (`dataset prepare`) |
 | `MEDPERF_REGISTRY` | the registry when `--registry` is not given (before .medperf.yml's) |
 | `MEDPERF_REGISTRY_TOKEN` | the token that opens requests in the registry |
 | `GITHUB_TOKEN` | the token for everything else on GitHub |
@@ -34,6 +36,9 @@ DEFAULT_MAX_ASSET_BYTES = 4 << 30
 DEFAULT_MAX_EXTRACT_BYTES = 2 << 30
 
 CACHE_ENV = "MEDPERF_ACTION_CACHE"
+STORE_ENV = "MEDPERF_ACTION_STORE"
+DATA_PATH_ENV = "MEDPERF_DATA_PATH"
+LABELS_PATH_ENV = "MEDPERF_LABELS_PATH"
 DEBUG_ENV = "MEDPERF_ACTION_DEBUG"
 SESSION_ENV = "MEDPERF_ACTION_SESSION"
 
@@ -44,6 +49,39 @@ def cache_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path.home() / ".cache" / "medperf-action"
+
+
+def store_dir() -> Path:
+    """A site's dataset store: `$MEDPERF_ACTION_STORE`, else `~/.medperf-action/store`.
+    It holds private data (prepared data, predictions, the containers' logs): it is
+    never uploaded, and never inside a repository's checkout."""
+    configured = os.environ.get(STORE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".medperf-action" / "store"
+
+
+def data_paths(data: Path | None, labels: Path | None) -> tuple[Path, Path]:
+    """A site's raw data and labels: the options, else `$MEDPERF_DATA_PATH` and
+    `$MEDPERF_LABELS_PATH` (the runner's environment; never a repository's file)."""
+    data = data or _env_path(DATA_PATH_ENV)
+    labels = labels or _env_path(LABELS_PATH_ENV)
+    missing = [
+        f"{option} or ${env}"
+        for value, option, env in (
+            (data, "--data-path", DATA_PATH_ENV),
+            (labels, "--labels-path", LABELS_PATH_ENV),
+        )
+        if value is None
+    ]
+    if data is None or labels is None:
+        raise UsageError(f"where is the raw data? give {' and '.join(missing)}")
+    return data, labels
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
 
 
 def debug() -> bool:

@@ -42,7 +42,10 @@ OUTPUTS: dict[str, str] = {
     "assets-json": "Each asset's URL and SHA-256 (publish), or the assets manifest (package).",
     "release-url": "The release the assets were published to (publish).",
     "image-digest": "The pushed image, as REPOSITORY@sha256:... (publish --push-image).",
-    "pr-url": "The pull request opened or updated in the registry (submit, associate).",
+    "pr-url": (
+        "The pull request opened or updated in the registry (submit, associate, dataset "
+        "register, dataset associate, result submit)."
+    ),
     "submission-pr-url": "The submission's pull request (submit).",
     "association-pr-url": "The association request's pull request (associate).",
     "association-status": (
@@ -57,6 +60,14 @@ OUTPUTS: dict[str, str] = {
     "benchmarks-json": "The benchmarks, as JSON (benchmark ls).",
     "mlcubes-json": "The MLCubes, as JSON (mlcube ls).",
     "associations-json": "The associations, as JSON (association ls).",
+    "dataset-json": (
+        "The prepared dataset's entry: its hashes and statistics, never its data (dataset prepare)."
+    ),
+    "run-id": "The id of the run on the site (dataset prepare, dataset associate).",
+    "runs-json": (
+        "The runs of benchmark run: each one's model, run id, status and metrics, as JSON."
+    ),
+    "results-json": "The results, as JSON (result ls).",
     "report-dir": "The folder holding report.json and report.md (registry verify).",
     "outcome": "What registry on-label did: ignored, refused, approved, rejected or done.",
     "statement-sha256": (

@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
         "Association requests (MedPerf's `medperf association`).",
     ),
     "registry": ("registry:registry", "Commands for the registry repository's own workflows."),
+    "dataset": ("site:dataset", "A site's dataset (MedPerf's `medperf dataset`)."),
+    "result": ("site:result", "A site's results (MedPerf's `medperf result`)."),
     "run": (
         "run:run_command",
         "Do what the GitHub event calls for (the action's default command).",

@@ -10,6 +10,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
+from medperf_action.cli.site import benchmark_run
 from medperf_action.errors import UsageError
 from medperf_action.settings import github_token
 from medperf_action.usecases.listings import (
@@ -74,6 +75,9 @@ def _emit(kind: str, description: str, rows: list[Any], text: str, fmt: str) -> 
 @click.group("benchmark")
 def benchmark() -> None:
     """Benchmarks of the registry (MedPerf's `medperf benchmark`)."""
+
+
+benchmark.add_command(benchmark_run)
 
 
 @benchmark.command("ls")

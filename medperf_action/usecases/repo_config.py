@@ -20,22 +20,22 @@ from medperf_action.settings import in_actions
 NAMES = (".medperf.yml", ".medperf.yaml")
 
 
-def find_config(root: Path = Path()) -> Path | None:
-    """`.medperf.yml` (or `.medperf.yaml`) in `root`, if there is one."""
-    for name in NAMES:
+def find_config(root: Path = Path(), names: tuple[str, ...] = NAMES) -> Path | None:
+    """`.medperf.yml` (or `.medperf.yaml`; or one of `names`) in `root`, if there is one."""
+    for name in names:
         if (root / name).is_file():
             return root / name
     return None
 
 
-def find_config_above(start: Path = Path()) -> Path | None:
+def find_config_above(start: Path = Path(), names: tuple[str, ...] = NAMES) -> Path | None:
     """The `.medperf.yml` of the repository `start` is in: in `start` or the nearest folder
     above it, not looking past the top of a git repository (a folder holding `.git`)."""
     here = Path(os.path.abspath(start))
     if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
-        found = find_config(folder)
+        found = find_config(folder, names)
         if found is not None:
             return found
         if (folder / ".git").exists():

@@ -163,3 +163,44 @@ def classify(path: str) -> Change:
     if path == "registry.yaml":
         return Change("registry", path)
     return Change("other", path)
+
+
+# ---------------------------------------------------------------------------------------
+# The data owners' requests: a branch and a hidden body marker each, as for the model
+# owners' (re-running a command updates the same PR).
+
+
+def dataset_branch(dataset_id: str) -> str:
+    """The branch of a dataset's registration (`dataset register`)."""
+    return f"medperf/dataset/{dataset_id}"
+
+
+def dataset_marker(dataset_id: str) -> str:
+    """The hidden marker in the body of a dataset's registration PR."""
+    return f"<!-- medperf-action:dataset dataset={dataset_id} -->"
+
+
+def dataset_association_branch(benchmark_id: str, dataset_id: str, attempt: int = 1) -> str:
+    """The branch of a dataset's association request (`dataset associate`)."""
+    base = f"medperf/dataset-associate/{benchmark_id}/{dataset_id}"
+    return base if attempt == 1 else f"{base}/{attempt}"
+
+
+def dataset_association_marker(benchmark_id: str, dataset_id: str) -> str:
+    """The hidden marker in the body of a dataset's association request."""
+    return (
+        f"<!-- medperf-action:dataset-association benchmark={benchmark_id} dataset={dataset_id} -->"
+    )
+
+
+def result_branch(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    """The branch of a released result (`result submit`)."""
+    return f"medperf/result/{benchmark_id}/{model_id}/{dataset_id}"
+
+
+def result_marker(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    """The hidden marker in the body of a result's PR."""
+    return (
+        f"<!-- medperf-action:result benchmark={benchmark_id} model={model_id} "
+        f"dataset={dataset_id} -->"
+    )

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medperf_action.domain.registry.config import RegistryConfig
-from medperf_action.domain.registry.layout import association_path, benchmark_path, mlcube_path
+from medperf_action.domain.registry.layout import (
+    association_path,
+    benchmark_path,
+    dataset_association_path,
+    dataset_path,
+    mlcube_path,
+    result_path,
+)
 from medperf_action.domain.validation import validate_file
 from medperf_action.domain.yamldoc import load_text, read_text
 from medperf_action.errors import RegistryInvalid, YamlError
@@ -115,6 +122,38 @@ class Registry:
 
     def mlcube_ids(self) -> list[str]:
         return self._ids("mlcubes")
+
+    # The data owners' files -----------------------------------------------------------
+
+    def _optional(self, rel: str, kind: str) -> dict[str, Any] | None:
+        text = self.source.read(rel)
+        return None if text is None else self._read(rel, kind, text)
+
+    def dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        """`datasets/<id>.yaml` (validated), or None when it is not registered."""
+        return self._optional(dataset_path(dataset_id), "dataset")
+
+    def dataset_association(self, benchmark_id: str, dataset_id: str) -> dict[str, Any] | None:
+        return self._optional(
+            dataset_association_path(benchmark_id, dataset_id), "dataset-association"
+        )
+
+    def result(self, benchmark_id: str, model_id: str, dataset_id: str) -> dict[str, Any] | None:
+        return self._optional(result_path(benchmark_id, model_id, dataset_id), "result")
+
+    def associated_models(self, benchmark_id: str) -> list[str]:
+        """The mlcubes that have an association file with the benchmark (any status)."""
+        return self._ids(f"associations/{benchmark_id}")
+
+    def result_keys(self, benchmark_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(benchmark, model, dataset) of every file under `results/`."""
+        benchmarks = [benchmark_id] if benchmark_id else self.source.list_dir("results")
+        return [
+            (bench, model, dataset)
+            for bench in benchmarks
+            for model in self.source.list_dir(f"results/{bench}")
+            for dataset in self._ids(f"results/{bench}/{model}")
+        ]
 
     def resolve(self, rel: str) -> Path:
         """A path written in a registry file, relative to a local registry's root."""

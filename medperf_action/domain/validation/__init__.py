@@ -34,6 +34,8 @@ def detect_kind(path: Path) -> str:
         return "registry"
     if name in (".medperf.yml", ".medperf.yaml"):
         return "model-repo"
+    if name in (".medperf-site.yml", ".medperf-site.yaml"):
+        return "site-repo"
     if name == "summary.json":
         return "summary"
     if path.suffix in (".yaml", ".yml"):

@@ -44,6 +44,9 @@ class Options:
     #: host $MEDPERF_ACTION_INSECURE_HOSTS names), and at most this much each, and
     #: extraction at most this much per archive. None: as for a model owner's own test.
     untrusted: UntrustedLimits | None = None
+    #: A data owner's run on private data: a failed task's message names its log file and
+    #: never quotes it (a container's output may hold the data); nothing is echoed.
+    private: bool = False
 
     def fetch_limits(self, declared: int | None = None) -> dict[str, Any]:
         """`fetch`'s keywords for a download: none for a trusted run; for the registry's

@@ -260,6 +260,8 @@ class StepRunner:
         if isinstance(exc, TaskFailed):  # the message points at the log that stays
             exc.task = step.title.removeprefix(f"{step.who.label} ")  # "evaluate (candidate)"
             exc.kept_log(kept or exc.log_path, self.opts.memory)
+            if self.opts.private:
+                exc.withhold_log(kept)
         with self.lock:
             if step.log_name in self.commands:
                 self.commands[step.log_name]["exit_code"] = record["exit_code"]
@@ -332,7 +334,8 @@ class StepRunner:
         )
         self._remember_command(step, spec, work, outputs)
         self.opts.log(f"[{step.title}] running")
-        beat = Heartbeat(step.title, self.opts.log, self.opts.heartbeat_s, self.opts.echo)
+        echo = None if self.opts.private else self.opts.echo
+        beat = Heartbeat(step.title, self.opts.log, self.opts.heartbeat_s, echo)
         try:
             with beat:
                 return run_task(

@@ -3,7 +3,9 @@
 `mode` in parameters.yaml: `exit3` exits 3; `sleep` sleeps for a minute (or `seconds`),
 printing nothing; `garbage` writes predictions in no format a metrics cube reads; `probe`
 tries to reach the network and to write into its input, records what happened in
-probe.json, and then predicts 0.5 for every case.
+probe.json, and then predicts 0.5 for every case; `leak` prints every row of its input
+(case ids and feature values) to stdout and stderr, then predicts 0.5 for every case, and
+`leak-fail` prints them and exits 3.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def main() -> int:
         return 3
     if mode == "sleep":
         time.sleep(float(params.get("seconds", "60").strip()))
+    if mode in ("leak", "leak-fail"):  # a model that prints the data it was given
+        for line in (args.data_path / "data.csv").read_text().splitlines():
+            print(line, flush=True)
+            print(line, file=sys.stderr, flush=True)
+        if mode == "leak-fail":
+            return 3
     if mode == "garbage":  # predictions no metrics cube can read
         (args.output_path / "predictions.csv").write_text("case,guess\nnot,a number\n")
         return 0
