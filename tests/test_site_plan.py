@@ -43,16 +43,13 @@ def dispatched(repo: Path, **inputs: str) -> list[list[str]]:
 
 
 def test_each_dispatched_command_runs_its_site_command(site_repo: Path) -> None:
-    assert dispatched(site_repo, command="prepare") == [["dataset", "prepare"]]
+    assert dispatched(site_repo, command="prepare") == [["dataset", "prepare", "--benchmark", "b1"]]
     assert dispatched(site_repo, command="register") == [["dataset", "register"]]
     assert dispatched(site_repo, command="associate") == [
         ["dataset", "associate", "--benchmark", "b1"],
         ["dataset", "associate", "--benchmark", "b2"],
     ]
-    assert dispatched(site_repo, command="run") == [
-        ["benchmark", "run", "--benchmark", "b1"],
-        ["benchmark", "run", "--benchmark", "b2"],
-    ]
+    assert dispatched(site_repo, command="run") == [["benchmark", "run"]]
     assert dispatched(site_repo, command="submit", **{"run-id": "0123456789ab"}) == [
         ["result", "submit", "0123456789ab"]
     ]
@@ -72,10 +69,7 @@ def test_a_schedule_runs_each_benchmark_and_nothing_runs_on_other_events(
     site_repo: Path,
 ) -> None:
     plan = plan_for_event("schedule", None, site_repo)
-    assert [s.argv for s in plan.steps] == [
-        ["benchmark", "run", "--benchmark", "b1"],
-        ["benchmark", "run", "--benchmark", "b2"],
-    ]
+    assert [s.argv for s in plan.steps] == [["benchmark", "run"]]
     for event in ("push", "pull_request", "pull_request_target"):
         with pytest.raises(UsageError, match="does not act on"):
             plan_for_event(event, None, site_repo)

@@ -2,12 +2,12 @@
 
 | event | what runs (on the site's self-hosted runner) |
 |---|---|
-| `workflow_dispatch`, command `prepare` | `dataset prepare` |
+| `workflow_dispatch`, command `prepare` | `dataset prepare` (the first benchmark's preparator) |
 | `workflow_dispatch`, command `register` | `dataset register` |
 | `workflow_dispatch`, command `associate` | `dataset associate`, once per benchmark |
-| `workflow_dispatch`, command `run` | `benchmark run`, once per benchmark |
+| `workflow_dispatch`, command `run` | `benchmark run` (each approved benchmark) |
 | `workflow_dispatch`, command `submit` | `result submit RUN_ID` (the release) |
-| `schedule` | `benchmark run`, once per benchmark (newly approved models) |
+| `schedule` | `benchmark run`: the models approved since the last run |
 
 Nothing is released unless the data owner asks: only `submit`, with the id of a run they
 reviewed, opens a results PR. The data's path is never in the repository: the commands
@@ -20,11 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medperf_action.domain.validation import validate_file
-from medperf_action.domain.yamldoc import load_file
 from medperf_action.errors import UsageError
+from medperf_action.usecases.site.config import NAMES, site_defaults
 
-SITE_CONFIG_NAMES = (".medperf-site.yml", ".medperf-site.yaml")
 #: A run's id on the site (`benchmark run` prints it; `result submit` takes it).
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 #: The site commands a `workflow_dispatch` may ask for.
@@ -33,14 +31,12 @@ SITE_COMMANDS = ("prepare", "register", "associate", "run", "submit")
 
 def find_site_config(root: Path = Path()) -> Path | None:
     """`.medperf-site.yml` (or `.yaml`) in `root`, if there is one."""
-    return next((root / n for n in SITE_CONFIG_NAMES if (root / n).is_file()), None)
+    return next((root / n for n in NAMES if (root / n).is_file()), None)
 
 
 def load_site_config(path: Path) -> dict[str, Any]:
     """The site's settings, checked against `schemas/site-repo.schema.json`."""
-    validate_file(path, "site-repo").raise_errors(UsageError, f"{path} is invalid")
-    data = load_file(path).data
-    return data if isinstance(data, dict) else {}
+    return site_defaults(path).data
 
 
 def site_steps(
@@ -63,7 +59,8 @@ def site_steps(
             f"one of {', '.join(SITE_COMMANDS)}"
         )
     if command == "prepare":
-        return [("prepare the dataset", ["dataset", "prepare"])]
+        prepare = ["dataset", "prepare", *(["--benchmark", benchmarks[0]] if benchmarks else [])]
+        return [("prepare the dataset", prepare)]
     if command == "register":
         return [("register the dataset", ["dataset", "register"])]
     if command == "associate":
@@ -71,8 +68,8 @@ def site_steps(
             (f"associate the dataset with {b}", ["dataset", "associate", "--benchmark", b])
             for b in benchmarks
         ]
-    if command == "run":
-        return [(f"run {b}", ["benchmark", "run", "--benchmark", b]) for b in benchmarks]
+    if command == "run":  # one the dataset is not approved for yet is skipped, saying so
+        return [("run the approved models", ["benchmark", "run"])]
     run_id = str(inputs.get("run-id") or inputs.get("run_id") or "").strip()
     if not RUN_ID.match(run_id):
         raise UsageError(
