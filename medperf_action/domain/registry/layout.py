@@ -52,6 +52,42 @@ _SUBMIT_BRANCH = re.compile(rf"medperf/submit/({SLUG_PATTERN})")
 _ASSOCIATE_BRANCH = re.compile(
     rf"medperf/associate/({SLUG_PATTERN})/({SLUG_PATTERN})(?:/([0-9]+))?"
 )
+# A data owner's requests: a dataset's registration, its association with a benchmark,
+# a released result.
+_DATASET_MARKER = re.compile(rf"<!--\s*medperf-action:dataset\s+id=({SLUG_PATTERN})\s*-->")
+_DATASET_ASSOCIATION_MARKER = re.compile(
+    rf"<!--\s*medperf-action:dataset-association\s+benchmark=({SLUG_PATTERN})\s+"
+    rf"dataset=({SLUG_PATTERN})\s*-->"
+)
+_RESULT_MARKER = re.compile(
+    rf"<!--\s*medperf-action:result\s+benchmark=({SLUG_PATTERN})\s+"
+    rf"model=({SLUG_PATTERN})\s+dataset=({SLUG_PATTERN})\s*-->"
+)
+_DATASET_BRANCH = re.compile(rf"medperf/dataset/({SLUG_PATTERN})")
+_DATASET_ASSOCIATE_BRANCH = re.compile(
+    rf"medperf/dataset-associate/({SLUG_PATTERN})/({SLUG_PATTERN})(?:/([0-9]+))?"
+)
+_RESULT_BRANCH = re.compile(rf"medperf/result/({SLUG_PATTERN})/({SLUG_PATTERN})/({SLUG_PATTERN})")
+#: What a PR's body marker or head branch says it is, tried in this order: (kind, pattern).
+_MARKERS = (
+    ("association", _ASSOCIATION_MARKER),
+    ("submission", _SUBMISSION_MARKER),
+    ("dataset-association", _DATASET_ASSOCIATION_MARKER),
+    ("dataset", _DATASET_MARKER),
+    ("result", _RESULT_MARKER),
+)
+_BRANCHES = (
+    ("association", _ASSOCIATE_BRANCH),
+    ("submission", _SUBMIT_BRANCH),
+    ("dataset-association", _DATASET_ASSOCIATE_BRANCH),
+    ("dataset", _DATASET_BRANCH),
+    ("result", _RESULT_BRANCH),
+)
+#: The kinds of request decided by a committee member's label, and their branches.
+_PAIR_BRANCHES = {
+    "association": _ASSOCIATE_BRANCH,
+    "dataset-association": _DATASET_ASSOCIATE_BRANCH,
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,6 +129,39 @@ def associate_branch(benchmark_id: str, mlcube_id: str, attempt: int = 1) -> str
     return base if attempt == 1 else f"{base}/{attempt}"
 
 
+def dataset_branch(dataset_id: str) -> str:
+    """The deterministic branch of a dataset's registration (or update)."""
+    return f"medperf/dataset/{dataset_id}"
+
+
+def dataset_associate_branch(benchmark_id: str, dataset_id: str, attempt: int = 1) -> str:
+    """The branch of a dataset association request; after a rejection, attempt 2…"""
+    base = f"medperf/dataset-associate/{benchmark_id}/{dataset_id}"
+    return base if attempt == 1 else f"{base}/{attempt}"
+
+
+def result_branch(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    """The branch of a released result."""
+    return f"medperf/result/{benchmark_id}/{model_id}/{dataset_id}"
+
+
+def dataset_marker(dataset_id: str) -> str:
+    return f"<!-- medperf-action:dataset id={dataset_id} -->"
+
+
+def dataset_association_marker(benchmark_id: str, dataset_id: str) -> str:
+    return (
+        f"<!-- medperf-action:dataset-association benchmark={benchmark_id} dataset={dataset_id} -->"
+    )
+
+
+def result_marker(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    return (
+        f"<!-- medperf-action:result benchmark={benchmark_id} model={model_id} "
+        f"dataset={dataset_id} -->"
+    )
+
+
 def submission_marker(mlcube_id: str) -> str:
     """The hidden marker in the body of a submission's PR."""
     return f"<!-- medperf-action:submission mlcube={mlcube_id} -->"
@@ -106,26 +175,30 @@ def association_marker(benchmark_id: str, mlcube_id: str) -> str:
 def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
     """What a PR asks for, from its body's marker, else its head branch; None: not a request.
 
-    ("association", (benchmark, mlcube)) or ("submission", (mlcube,)). This says only what
-    the PR claims to be: whether an association request counts for its pair (its author
-    owns the mlcube) is `requests.counts_for_pair`'s question.
+    ("association", (benchmark, mlcube)), ("submission", (mlcube,)), ("dataset",
+    (dataset,)), ("dataset-association", (benchmark, dataset)) or ("result", (benchmark,
+    model, dataset)). This says only what the PR claims to be: whether a request counts
+    for its pair (its author owns the mlcube or dataset) is `requests.counts_for_pair`'s
+    question.
     """
     text = body or ""
-    if found := _ASSOCIATION_MARKER.search(text):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMISSION_MARKER.search(text):
-        return "submission", (found.group(1),)
-    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
-        return "submission", (found.group(1),)
+    for kind, marker in _MARKERS:
+        if found := marker.search(text):
+            return kind, found.groups()
+    for kind, branch in _BRANCHES:
+        if found := branch.fullmatch(head_ref):
+            ids = found.groups()
+            return kind, ids[:2] if kind in _PAIR_BRANCHES else ids
     return None
 
 
-def branch_attempt(head_ref: str, benchmark_id: str, mlcube_id: str) -> int | None:
-    """The attempt number of `associate_branch(benchmark_id, mlcube_id, n)`, if it is one."""
-    found = _ASSOCIATE_BRANCH.fullmatch(head_ref)
-    if found is None or (found.group(1), found.group(2)) != (benchmark_id, mlcube_id):
+def branch_attempt(
+    head_ref: str, benchmark_id: str, member_id: str, kind: str = "association"
+) -> int | None:
+    """The attempt number of the pair's request branch (`associate_branch(benchmark_id,
+    member_id, n)`, or `dataset_associate_branch` for a dataset association), if it is one."""
+    found = _PAIR_BRANCHES[kind].fullmatch(head_ref)
+    if found is None or (found.group(1), found.group(2)) != (benchmark_id, member_id):
         return None
     return int(found.group(3)) if found.group(3) else 1
 

@@ -46,6 +46,9 @@ SCHEMA_KINDS = {
     "association": "association",
     "benchmark": "benchmark",
     "registry": "registry",
+    "dataset": "dataset",
+    "dataset-association": "dataset-association",
+    "result": "result",
 }
 
 

@@ -33,7 +33,7 @@ from medperf_action.adapters.github.pulls import (
 )
 from medperf_action.domain.registry.layout import VERIFY_MARKER
 from medperf_action.domain.registry.pins import digest
-from medperf_action.domain.registry.requests import Request, analyse
+from medperf_action.domain.registry.requests import PAIR_KINDS, Request, analyse
 from medperf_action.errors import ReportInvalid, UsageError
 from medperf_action.text import md, md_code
 from medperf_action.usecases.provenance import read_statement
@@ -89,11 +89,8 @@ def _verdict(doc: dict[str, Any], req: Request, conclusion: str) -> tuple[bool, 
     notes = []
     passed = bool(doc["passed"]) and all(c["passed"] for c in doc["checks"])
     passed = passed and all(r["passed"] for r in doc["metrics"]) and req.kind != "other"
-    if not req.allowed or (req.kind, req.benchmark, req.mlcube) != (
-        doc["kind"],
-        doc["benchmark"],
-        doc["mlcube"],
-    ):
+    described = (doc["kind"], doc.get("benchmark"), doc.get("mlcube"), doc.get("dataset"))
+    if not req.allowed or (req.kind, *req.ids) != described:
         passed = False
         why = (
             md("; ".join(req.problems))
@@ -154,7 +151,8 @@ def report(
     pins, attestation = None, None
     if passed and req.kind == "association":
         passed, pins, attestation = _bound(ctx, req, (folder, doc, event), notes)
-    approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
+    decided = req.kind in PAIR_KINDS  # by a committee member's label, or the policy
+    approver = policy_approver(ctx, state, req) if passed and decided else None
     if approver and rejected_by(comments(state), ctx.identity()):
         approver = None  # a rejected request is never approved, by a policy neither
     if approver:
@@ -166,20 +164,14 @@ def report(
     if passed and attestation is not None:
         result.statement_sha256 = attestation["statement_sha256"]
     result.actions += _post(ctx, state, dict(doc, passed=passed), notes, (pins, attestation))
-    if (
-        req.kind == "association"
-        and not approver
-        and add_label(state, ctx.config.labels["pending"])
-    ):
+    if decided and not approver and add_label(state, ctx.config.labels["pending"]):
         # A requester without triage access cannot label their own request: the registry
         # marks it pending here, where listings and the committee look for it.
         result.actions.append(f"added {ctx.config.labels['pending']}")
-    if approver and req.benchmark and req.mlcube:
+    if approver:
         add_label(state, ctx.config.labels["approved"])
-        assert pins is not None
-        result.actions += approve(
-            ctx, state, req.benchmark, req.mlcube, approver, pins, attestation
-        )
+        assert pins is not None or req.kind != "association"
+        result.actions += approve(ctx, state, req, approver, pins, attestation)
     result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
     return result
 

@@ -1,0 +1,297 @@
+"""The rules `registry verify` checks of a data owner's request: a dataset's registration
+(`datasets/ID.yaml`), its association with a benchmark (`dataset-associations/B/D.yaml`)
+and a released result (`results/B/M/D.yaml`).
+
+The registry cannot run anything on a site's private data: a dataset association's
+compatibility run and a result are the data owner's own statements. What is checked is
+their consistency with the registry's default branch (who owns what, the prepared data's
+hashes, the approved associations, the cubes that ran and their pins), never a
+re-computation; nothing here starts a container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from medperf_action.domain.registry.layout import (
+    dataset_association_path,
+    result_path,
+)
+from medperf_action.domain.registry.pins import changed, pin_of, unpinned
+from medperf_action.domain.registry.reader import Registry
+from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
+from medperf_action.errors import GitHubError, InvalidInput, RegistryInvalid
+from medperf_action.usecases.registry.checks import Check
+
+#: What reading the default branch may raise: the check then fails, saying why.
+READ_ERRORS = (RegistryInvalid, InvalidInput, GitHubError)
+
+Reader = Callable[[], "dict[str, Any] | None"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two GitHub logins (or ids) are the same, as GitHub compares logins."""
+    return str(a or "").lower() == str(b or "").lower()
+
+
+def _read(what: str, reader: Reader, problems: list[str]) -> dict[str, Any] | None:
+    """What `reader` reads from the default branch; a problem saying why when it fails."""
+    try:
+        return reader()
+    except READ_ERRORS as exc:
+        problems.append(f"{what}: {exc}")
+        return None
+
+
+def _found(what: str, reader: Reader, problems: list[str], missing: str) -> dict[str, Any] | None:
+    """As `_read`, and a problem (`what` `missing`) when the file is not there."""
+    before = len(problems)
+    found = _read(what, reader, problems)
+    if found is None and len(problems) == before:
+        problems.append(f"{what} {missing}")
+    return found
+
+
+def _approved_benchmark(base: Registry, b: str, problems: list[str]) -> dict[str, Any] | None:
+    bench = _found(f"benchmark {b}", partial(base.benchmark, b), problems, "is not registered")
+    if bench is not None and bench.get("approval_status") != "APPROVED":
+        problems.append(
+            f"benchmark {b} is {bench.get('approval_status')}; datasets take part only in an "
+            "APPROVED benchmark"
+        )
+    return bench
+
+
+def _ran(base: Registry, field: str, ran: dict[str, Any], expected: str) -> list[str]:
+    """What is wrong with one cube the data owner says ran (`field`: its place in the
+    file): it must be `expected`, and when the registry pins that cube, with its pin."""
+    if ran.get("id") != expected:
+        return [f"{field}.id is {ran.get('id')!r}, but the benchmark's is {expected!r}"]
+    problems: list[str] = []
+    entry = _found(f"mlcube {expected}", partial(base.find_mlcube, expected), problems, "is gone")
+    if entry is None or unpinned(entry) is not None:
+        return problems  # a local `path:` entry has no pin to compare with
+    pin = ran.get("pin")
+    if not isinstance(pin, dict):
+        return [f"{field} records no pin, but the registry pins mlcube {expected}"]
+    differ = changed(pin_of(entry), pin)
+    if differ:
+        return [
+            f"{field}.pin is not the registry's pin of mlcube {expected} (it differs in "
+            f"{', '.join(differ)})"
+        ]
+    return []
+
+
+def _dataset_of(base: Registry, d: str, author: str, problems: list[str]) -> dict[str, Any] | None:
+    """The registered dataset `d`, owned by the PR's author (else a problem)."""
+    dataset = _found(
+        f"dataset {d}",
+        partial(base.find_dataset, d),
+        problems,
+        "is not registered on the default branch (register it, and have it merged, first)",
+    )
+    if dataset is not None and not _same(dataset.get("owner"), author):
+        problems.append(
+            f"dataset {d} belongs to {dataset.get('owner')}; only its owner may act for it, "
+            f"and this PR was opened by {author}"
+        )
+    return dataset
+
+
+def _verdict(problems: list[str], passed: str) -> Check:
+    return Check("rules", not problems, "; ".join(problems) or passed)
+
+
+# ---------------------------------------------------------------------------------------
+# datasets/ID.yaml
+
+
+def _frozen(base: Registry, d: str, current: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """Once the dataset has an APPROVED association, what it is may not change."""
+    differ = [k for k in ("prepared", "data_preparator") if current.get(k) != entry.get(k)]
+    if not differ:
+        return []
+    problems: list[str] = []
+    approved = []
+    for b in base.benchmark_ids():
+        found = _read(
+            f"its association with {b}", partial(base.dataset_association, b, d), problems
+        )
+        if found is not None and found.get("status") == "APPROVED":
+            approved.append(b)
+    if approved:
+        problems.append(
+            f"dataset {d} has an APPROVED association with {', '.join(approved)}, so its "
+            f"prepared data is frozen, but this update changes {', '.join(differ)}: new data "
+            "is a new dataset id"
+        )
+    return problems
+
+
+def check_dataset(base: Registry, req: Request, entry: dict[str, Any], author: str) -> Check:
+    """A dataset's registration or update, by its owner."""
+    assert req.dataset is not None
+    d, problems = req.dataset, []
+    owner = str(entry.get("owner", ""))
+    if not _same(owner, author):
+        problems.append(f"owner is {owner!r}, but the PR was opened by {author}")
+    current = _read(
+        f"datasets/{d}.yaml on the default branch", partial(base.find_dataset, d), problems
+    )
+    if current is not None and not _same(current.get("owner"), owner):
+        problems.append(
+            f"the id {d} is held by {current.get('owner')!r} on the default branch; only its "
+            "owner updates a dataset, and the owner never changes"
+        )
+    elif current is not None:
+        problems += _frozen(base, d, current, entry)
+    prep = str(entry.get("data_preparator", ""))
+    cube = _found(
+        f"data_preparator {prep}",
+        partial(base.find_mlcube, prep),
+        problems,
+        "is not a registered mlcube",
+    )
+    if cube is not None and cube.get("role") != "data-preparator":
+        problems.append(
+            f"data_preparator {prep} has role {cube.get('role')!r}, not data-preparator"
+        )
+    what = "an update of" if current is not None else "a new"
+    return _verdict(problems, f"{what} dataset owned by {owner}, the PR's author")
+
+
+# ---------------------------------------------------------------------------------------
+# dataset-associations/B/D.yaml
+
+
+def check_dataset_association(
+    base: Registry,
+    req: Request,
+    entry: dict[str, Any],
+    author: str,
+    open_requests: Callable[[], list[RequestPull]],
+    number: int,
+) -> Check:
+    """A dataset's association request: consistent with the benchmark and the dataset."""
+    assert req.benchmark is not None and req.dataset is not None
+    b, d, problems = req.benchmark, req.dataset, []
+    if entry.get("status") != "PENDING":
+        problems.append(f"status is {entry.get('status')!r}; a request is PENDING")
+    if not _same(entry.get("initiated_by"), author):
+        problems.append(
+            f"initiated_by is {entry.get('initiated_by')!r}, but the PR was opened by {author}"
+        )
+    compat = entry.get("compatibility") or {}
+    if compat.get("passed") is not True:
+        problems.append("the compatibility run did not pass (compatibility.passed is not true)")
+    bench = _approved_benchmark(base, b, problems)
+    dataset = _dataset_of(base, d, author, problems)
+    if bench is not None and dataset is not None:
+        if dataset.get("data_preparator") != bench.get("data_preparator"):
+            problems.append(
+                f"dataset {d} was prepared by {dataset.get('data_preparator')}, but benchmark "
+                f"{b}'s data preparator is {bench.get('data_preparator')}"
+            )
+        if compat.get("data_sha256") != (dataset.get("prepared") or {}).get("data_sha256"):
+            problems.append(
+                "compatibility.data_sha256 is not the dataset's prepared.data_sha256: the run "
+                "was not on the registered data"
+            )
+    if bench is not None:
+        for key in ("reference_model", "evaluator"):
+            ran = compat.get(key) or {}
+            problems += _ran(base, f"compatibility.{key}", ran, str(bench.get(key)))
+    if base.source.read(dataset_association_path(b, d)) is not None:
+        problems.append(
+            f"the default branch already holds {dataset_association_path(b, d)} (a decided "
+            "pair is never requested again)"
+        )
+    owner = str(dataset.get("owner")) if dataset is not None else None
+    pairs = pair_requests(open_requests(), b, d, owner, "dataset-association")
+    others = [r.number for r in pairs if r.number != number]
+    if others:
+        problems.append(
+            "another request for this pair is open: " + ", ".join(f"#{n}" for n in others)
+        )
+    passed = (
+        f"PENDING request by {author}, the owner of dataset {d}; benchmark {b} is APPROVED; "
+        "the run used its preparator, reference model and evaluator on the registered data"
+    )
+    return _verdict(problems, passed)
+
+
+# ---------------------------------------------------------------------------------------
+# results/B/M/D.yaml
+
+
+def _model_approved(base: Registry, bench: dict[str, Any], b: str, m: str) -> list[str]:
+    if m == bench.get("reference_model"):
+        return []
+    problems: list[str] = []
+    found = _read(f"the association of {m}", partial(base.association, b, m), problems)
+    if found is None or found.get("status") != "APPROVED":
+        problems.append(
+            f"model {m} has no APPROVED association with benchmark {b} on the default "
+            "branch (nor is it the benchmark's reference model)"
+        )
+    return problems
+
+
+def check_result(base: Registry, req: Request, entry: dict[str, Any], author: str) -> Check:
+    """A released result: by the dataset's owner, for approved pairs, on the registered
+    data, with the benchmark's evaluator; and new (a released result never changes)."""
+    assert req.benchmark is not None and req.mlcube is not None and req.dataset is not None
+    b, m, d, problems = req.benchmark, req.mlcube, req.dataset, []
+    if not _same(entry.get("submitted_by"), author):
+        problems.append(
+            f"submitted_by is {entry.get('submitted_by')!r}, but the PR was opened by {author}"
+        )
+    dataset = _dataset_of(base, d, author, problems)
+    association = _read(
+        f"the association of {d}", partial(base.dataset_association, b, d), problems
+    )
+    if association is None or association.get("status") != "APPROVED":
+        problems.append(
+            f"dataset {d} has no APPROVED association with benchmark {b} on the default branch"
+        )
+    if dataset is not None:
+        prepared = dataset.get("prepared") or {}
+        for key in ("data_sha256", "num_cases"):
+            if entry.get(key) != prepared.get(key):
+                problems.append(f"{key} is not the dataset's prepared.{key}")
+    bench = _found(f"benchmark {b}", partial(base.benchmark, b), problems, "is not registered")
+    if bench is not None:
+        problems += _model_approved(base, bench, b, m)
+        problems += _ran(base, "model_cube", entry.get("model_cube") or {}, m)
+        problems += _ran(
+            base, "evaluator", entry.get("evaluator") or {}, str(bench.get("evaluator"))
+        )
+    if base.source.read(result_path(b, m, d)) is not None:
+        problems.append(
+            f"the default branch already holds {result_path(b, m, d)}: a released result is "
+            "never changed"
+        )
+    passed = (
+        f"a new result by {author}, the owner of dataset {d}; the dataset and model {m} are "
+        f"approved for benchmark {b}; its data hash, cases and cubes are the registry's"
+    )
+    return _verdict(problems, passed)
+
+
+def check_data_request(
+    base: Registry,
+    req: Request,
+    entry: dict[str, Any],
+    author: str,
+    open_requests: Callable[[], list[RequestPull]],
+    number: int,
+) -> Check:
+    """The rules of a data owner's request of any kind."""
+    if req.kind == "dataset":
+        return check_dataset(base, req, entry, author)
+    if req.kind == "dataset-association":
+        return check_dataset_association(base, req, entry, author, open_requests, number)
+    return check_result(base, req, entry, author)
