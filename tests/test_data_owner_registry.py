@@ -445,6 +445,16 @@ def test_a_dataset_association_must_be_the_benchmarks_run_on_the_registered_data
     )
 
 
+def test_a_dataset_association_request_is_pending_and_its_own(world: World) -> None:
+    w = world
+    decided = association_doc("site-b-wdbc", "site-b", "APPROVED")
+    number = associate(w, "site-b", "site-b-wdbc", decided)
+    assert "status is 'APPROVED'; a request is PENDING" in rules(w, number)
+    w.gh.github(w.tokens["site-b"]).get_repo(REG).get_pull(number).edit(state="closed")
+    number = associate(w, "site-b", "site-b-wdbc", association_doc("site-b-wdbc", "site-a"))
+    assert "initiated_by is 'site-a', but the PR was opened by site-b" in rules(w, number)
+
+
 def test_a_dataset_association_is_requested_once_at_a_time(world: World) -> None:
     w = world
     first = associate(w, "site-b", "site-b-wdbc", association_doc("site-b-wdbc", "site-b"))
