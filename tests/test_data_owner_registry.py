@@ -24,8 +24,10 @@ from typing import Any
 import pytest
 import webhook_events
 import yaml
+from actions_runner import run_action
 from big_registry import BENCH, HEX64, mlcube_doc, open_request, registry_files
 from click.testing import CliRunner
+from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 
 from medperf_action.cli import main
 from medperf_action.domain.registry.layout import (
@@ -583,3 +585,80 @@ def test_a_data_owners_request_touching_anything_else_is_refused_again_by_report
     (folder / "report.json").write_text(json.dumps(forged))
     code, text = report(w, number)
     assert code == 0 and "verification failed" in text and FAILED in w.labels(number), text
+
+
+# ---------------------------------------------------------------------------------------
+# The registry's workflow: its verify and report jobs, through the real action.yml
+
+
+def test_the_registry_workflow_verifies_and_reports_a_result_without_docker(
+    world: World,
+    installed: Path,  # noqa: F811  (the fixture of test_action_triggers: installed once)
+) -> None:
+    """The verify job (`pull_request`) and the report job (`workflow_run`) of registry.yml,
+    as the real action.yml runs them (`command: run`, `mode: registry`), on a data owner's
+    result: no container, no Docker (the engine's socket is not there), and no re-run."""
+    w = world
+    number = submit(w, "site-a", result_doc("cube-0001"))
+    pull = w.gh.repo(REG).issues[number].pull
+    workspace = w.tmp / "workspace"  # the job's checkout: medperf-action only
+    workspace.mkdir()
+    temp = w.tmp / "runner-temp"
+    temp.mkdir()
+    (venv,) = installed.glob(VENV_PREFIX + "*")
+    (temp / venv.name).symlink_to(venv)  # installed once (see `installed`)
+    env = {
+        "MEDPERF_ACTION_GITHUB_PAUSES": "0",
+        "MEDPERF_ACTION_CACHE": str(w.tmp / "cache"),
+        "DOCKER_HOST": f"unix://{w.tmp}/no-docker.sock",
+    }
+    inputs = {"command": "run", "mode": "registry", "python-version": LOCAL_PYTHON}
+    opened = webhook_events.load(
+        "pull_request",
+        "opened",
+        repository=REG,
+        number=number,
+        head_repo=pull.head_repo,
+        head_ref=pull.head_ref,
+        head_sha=pull.head_sha,
+    )
+    verified = run_action(
+        ROOT,
+        event_name="pull_request",
+        event=opened,
+        workspace=workspace,
+        runner_temp=temp,
+        inputs=inputs,
+        token=w.tokens["reader"],
+        api_url=w.gh.api_url,
+        repository=REG,
+        env=env,
+    )
+    assert verified.conclusion == "success", verified.report()
+    assert verified.outputs["passed"] == "true"
+    assert "Result of model `cube-0001` on dataset `site-a-wdbc`" in verified.summary
+    assert not (workspace / "verify-report" / "medperf-result.intoto.json").exists()
+    run = webhook_events.load(
+        "workflow_run",
+        "completed",
+        repository=REG,
+        number=number,
+        head_sha=pull.head_sha,
+        conclusion="success",
+        event="pull_request",
+    )
+    reported = run_action(
+        ROOT,
+        event_name="workflow_run",
+        event=run,
+        workspace=workspace,  # the artifact, downloaded to verify-report/
+        runner_temp=temp,
+        inputs=inputs,
+        token=w.tokens["registry-bot"],
+        api_url=w.gh.api_url,
+        repository=REG,
+        env=env,
+    )
+    assert reported.conclusion == "success", reported.report()
+    assert reported.outputs["statement-sha256"] == ""  # nothing ran: nothing to attest
+    assert VERIFIED in w.labels(number) and PENDING not in w.labels(number)
