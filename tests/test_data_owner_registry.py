@@ -366,6 +366,21 @@ def test_an_honest_dataset_association_is_verified_reported_and_approved(world: 
     assert PENDING not in w.labels(number)
 
 
+def test_the_approval_policy_approves_a_verified_dataset_association(world: World) -> None:
+    """`allowlist`: a request opened by a listed login is approved once verified."""
+    w = world
+    config = yaml.safe_load(w.gh.read_file(REG, "registry.yaml"))
+    config["approval_policy"] = {"mode": "allowlist", "allowlist": ["site-b"]}
+    w.gh.commit(REG, {"registry.yaml": dump(config)}, author="carol")
+    number = associate(w, "site-b", "site-b-wdbc", association_doc("site-b-wdbc", "site-b"))
+    passes(w, number)
+    code, text = report(w, number)
+    assert code == 0 and "merged #" in text, text
+    approved = w.main(dataset_association_path(BENCH, "site-b-wdbc"))
+    assert approved is not None and approved["status"] == "APPROVED"
+    assert approved["approved_by"] == "policy:allowlist"
+
+
 def test_a_dataset_association_is_decided_only_by_another_committee_member(world: World) -> None:
     w = world
     number = associate(w, "site-b", "site-b-wdbc", association_doc("site-b-wdbc", "site-b"))
