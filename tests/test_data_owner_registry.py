@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import registry_world
 import webhook_events
 import yaml
-from actions_runner import run_action
+from actions_runner import ActionResult, run_action
 from big_registry import BENCH, HEX64, mlcube_doc, open_request, registry_files
-from click.testing import CliRunner
+from registry_world import REG
 from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 
-from medperf_action.cli import main
 from medperf_action.domain.registry.layout import (
     dataset_association_marker,
     dataset_association_path,
@@ -41,7 +41,6 @@ from medperf_action.domain.registry.layout import (
 from medperf_action.domain.registry.pins import pin_of
 from medperf_action.domain.registry.requests import analyse
 
-REG = "mlcommons/registry"
 APPROVED, REJECTED = "medperf/approved", "committee/rejected"
 PENDING, VERIFIED, FAILED = "committee/pending", "medperf/verified", "medperf/verification-failed"
 DATA_A, DATA_B, LABELS = "1" * 64, "2" * 64, "3" * 64
@@ -130,7 +129,7 @@ class World:
     def __init__(self, gh: Any, tmp: Path) -> None:
         self.gh, self.tmp = gh, tmp
         self.tokens = {u: gh.add_user(u) for u in USERS}
-        gh.add_org("mlcommons", {"carol": "admin"})
+        gh.add_org("medperf", {"carol": "admin"})
         files = registry_files(2)
         files["mlcubes/unassociated.yaml"] = dump(cube_doc("unassociated"))
         files[dataset_path("site-a-wdbc")] = dump(dataset_doc("site-a-wdbc", "site-a"))
@@ -147,7 +146,7 @@ class World:
         self.branches += 1
         client = self.gh.github(self.tokens[by])
         branch = f"medperf/data/{self.branches}"
-        return open_request(self.gh, client, REG, by, branch, files, body)  # type: ignore[arg-type]
+        return open_request(self.gh, client, REG, by, branch, files, body)
 
     def main(self, path: str) -> dict[str, Any] | None:
         data = self.gh.read_file(REG, path, ref="main")
@@ -173,19 +172,9 @@ def world(github_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     return World(github_server, tmp_path)
 
 
-def invoke(args: list[str], token: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["registry", *args], env={"GITHUB_TOKEN": token})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout + result.stderr
-
-
 def verify(w: World, number: int) -> tuple[int, dict[str, Any]]:
-    out = w.tmp / f"verify-{number}"
-    args = ["verify", "--pr", str(number), "--registry", REG, "--report", str(out)]
-    code, text = invoke(args, w.tokens["reader"])
-    doc = json.loads((out / "report.json").read_text())
-    assert code == (0 if doc["passed"] else 1), text
+    code, stdout, stderr, doc = registry_world.verify(w, number)
+    assert code == (0 if doc["passed"] else 1), stdout + stderr
     return code, doc
 
 
@@ -198,29 +187,13 @@ def rules(w: World, number: int) -> str:
 
 
 def report(w: World, number: int) -> tuple[int, str]:
-    folder = w.tmp / f"verify-{number}"
-    args = ["report", "--report", str(folder), "--registry", REG, "--pr", str(number)]
-    return invoke(args, w.tokens["registry-bot"])
+    code, stdout, stderr = registry_world.report(w, number)
+    return code, stdout + stderr
 
 
 def on_label(w: World, number: int, label: str, sender: str) -> tuple[int, str]:
-    issue = w.gh.repo(REG).issues[number]
-    event = webhook_events.load(
-        "pull_request",
-        "labeled",
-        repository=REG,
-        default_branch="main",
-        number=number,
-        sender=sender,
-        label=label,
-        author=issue.user,
-        head_repo=issue.pull.head_repo,
-        head_ref=issue.pull.head_ref,
-        head_sha=issue.pull.head_sha,
-    )
-    path = w.tmp / f"event-{number}-{label.replace('/', '-')}-{sender}.json"
-    path.write_text(json.dumps(event))
-    return invoke(["on-label", "--event", str(path)], w.tokens["registry-bot"])
+    code, stdout, stderr = registry_world.on_label(w, number, label, sender)
+    return code, stdout + stderr
 
 
 def passes(w: World, number: int) -> dict[str, Any]:
@@ -627,53 +600,37 @@ def test_the_registry_workflow_verifies_and_reports_a_result_without_docker(
         "MEDPERF_ACTION_CACHE": str(w.tmp / "cache"),
         "DOCKER_HOST": f"unix://{w.tmp}/no-docker.sock",
     }
-    inputs = {"command": "run", "mode": "registry", "python-version": LOCAL_PYTHON}
-    opened = webhook_events.load(
-        "pull_request",
-        "opened",
-        repository=REG,
-        number=number,
-        head_repo=pull.head_repo,
-        head_ref=pull.head_ref,
-        head_sha=pull.head_sha,
+
+    def job(event_name: str, event: dict[str, Any], as_user: str) -> ActionResult:
+        """The job's action step; the verify job's artifact is the report job's input
+        (both in the workspace's verify-report/)."""
+        return run_action(
+            ROOT,
+            event_name=event_name,
+            event=event,
+            workspace=workspace,
+            runner_temp=temp,
+            inputs={"command": "run", "mode": "registry", "python-version": LOCAL_PYTHON},
+            token=w.tokens[as_user],
+            api_url=w.gh.api_url,
+            repository=REG,
+            env=env,
+        )
+
+    opened = {"head_repo": pull.head_repo, "head_ref": pull.head_ref}
+    event = webhook_events.load(
+        "pull_request", "opened", repository=REG, number=number, head_sha=pull.head_sha, **opened
     )
-    verified = run_action(
-        ROOT,
-        event_name="pull_request",
-        event=opened,
-        workspace=workspace,
-        runner_temp=temp,
-        inputs=inputs,
-        token=w.tokens["reader"],
-        api_url=w.gh.api_url,
-        repository=REG,
-        env=env,
-    )
+    verified = job("pull_request", event, "reader")
     assert verified.conclusion == "success", verified.report()
     assert verified.outputs["passed"] == "true"
     assert "Result of model `cube-0001` on dataset `site-a-wdbc`" in verified.summary
     assert not (workspace / "verify-report" / "medperf-result.intoto.json").exists()
-    run = webhook_events.load(
-        "workflow_run",
-        "completed",
-        repository=REG,
-        number=number,
-        head_sha=pull.head_sha,
-        conclusion="success",
-        event="pull_request",
+    run = {"conclusion": "success", "event": "pull_request"}
+    event = webhook_events.load(
+        "workflow_run", "completed", repository=REG, number=number, head_sha=pull.head_sha, **run
     )
-    reported = run_action(
-        ROOT,
-        event_name="workflow_run",
-        event=run,
-        workspace=workspace,  # the artifact, downloaded to verify-report/
-        runner_temp=temp,
-        inputs=inputs,
-        token=w.tokens["registry-bot"],
-        api_url=w.gh.api_url,
-        repository=REG,
-        env=env,
-    )
+    reported = job("workflow_run", event, "registry-bot")
     assert reported.conclusion == "success", reported.report()
     assert reported.outputs["statement-sha256"] == ""  # nothing ran: nothing to attest
     assert VERIFIED in w.labels(number) and PENDING not in w.labels(number)

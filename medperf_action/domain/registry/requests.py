@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from medperf_action.domain.registry.layout import (
+    PAIR_KINDS,
     SLUG,
     Change,
     branch_attempt,
@@ -139,8 +140,6 @@ REQUEST_KINDS = (
         "a released result is never changed or removed",
     ),
 )
-#: The requests a committee member decides by label (a benchmark and a member: a pair).
-PAIR_KINDS = ("association", "dataset-association")
 
 
 @dataclass

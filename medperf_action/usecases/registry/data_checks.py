@@ -21,9 +21,8 @@ from medperf_action.domain.registry.layout import (
 )
 from medperf_action.domain.registry.pins import changed, pin_of, unpinned
 from medperf_action.domain.registry.reader import Registry
-from medperf_action.domain.registry.requests import Request, RequestPull, pair_requests
 from medperf_action.errors import GitHubError, InvalidInput, RegistryInvalid
-from medperf_action.usecases.registry.checks import Check
+from medperf_action.usecases.registry.checks import Asked, Check, others_open, pending_problems
 
 #: What reading the default branch may raise: the check then fails, saying why.
 READ_ERRORS = (RegistryInvalid, InvalidInput, GitHubError)
@@ -131,8 +130,9 @@ def _frozen(base: Registry, d: str, current: dict[str, Any], entry: dict[str, An
     return problems
 
 
-def check_dataset(base: Registry, req: Request, entry: dict[str, Any], author: str) -> Check:
+def check_dataset(asked: Asked) -> Check:
     """A dataset's registration or update, by its owner."""
+    base, req, entry, author = asked.base, asked.req, asked.entry, asked.author
     assert req.dataset is not None
     d, problems = req.dataset, []
     owner = str(entry.get("owner", ""))
@@ -167,23 +167,12 @@ def check_dataset(base: Registry, req: Request, entry: dict[str, Any], author: s
 # dataset-associations/B/D.yaml
 
 
-def check_dataset_association(
-    base: Registry,
-    req: Request,
-    entry: dict[str, Any],
-    author: str,
-    open_requests: Callable[[], list[RequestPull]],
-    number: int,
-) -> Check:
+def check_dataset_association(asked: Asked) -> Check:
     """A dataset's association request: consistent with the benchmark and the dataset."""
+    base, req, entry, author = asked.base, asked.req, asked.entry, asked.author
     assert req.benchmark is not None and req.dataset is not None
-    b, d, problems = req.benchmark, req.dataset, []
-    if entry.get("status") != "PENDING":
-        problems.append(f"status is {entry.get('status')!r}; a request is PENDING")
-    if not _same(entry.get("initiated_by"), author):
-        problems.append(
-            f"initiated_by is {entry.get('initiated_by')!r}, but the PR was opened by {author}"
-        )
+    b, d = req.benchmark, req.dataset
+    problems = pending_problems(entry, author)
     compat = entry.get("compatibility") or {}
     if compat.get("passed") is not True:
         problems.append("the compatibility run did not pass (compatibility.passed is not true)")
@@ -209,13 +198,7 @@ def check_dataset_association(
             f"the default branch already holds {dataset_association_path(b, d)} (a decided "
             "pair is never requested again)"
         )
-    owner = str(dataset.get("owner")) if dataset is not None else None
-    pairs = pair_requests(open_requests(), b, d, owner, "dataset-association")
-    others = [r.number for r in pairs if r.number != number]
-    if others:
-        problems.append(
-            "another request for this pair is open: " + ", ".join(f"#{n}" for n in others)
-        )
+    problems += others_open(asked, d, str(dataset.get("owner")) if dataset else None)
     passed = (
         f"PENDING request by {author}, the owner of dataset {d}; benchmark {b} is APPROVED; "
         "the run used its preparator, reference model and evaluator on the registered data"
@@ -240,9 +223,10 @@ def _model_approved(base: Registry, bench: dict[str, Any], b: str, m: str) -> li
     return problems
 
 
-def check_result(base: Registry, req: Request, entry: dict[str, Any], author: str) -> Check:
+def check_result(asked: Asked) -> Check:
     """A released result: by the dataset's owner, for approved pairs, on the registered
     data, with the benchmark's evaluator; and new (a released result never changes)."""
+    base, req, entry, author = asked.base, asked.req, asked.entry, asked.author
     assert req.benchmark is not None and req.mlcube is not None and req.dataset is not None
     b, m, d, problems = req.benchmark, req.mlcube, req.dataset, []
     if not _same(entry.get("submitted_by"), author):
@@ -281,17 +265,14 @@ def check_result(base: Registry, req: Request, entry: dict[str, Any], author: st
     return _verdict(problems, passed)
 
 
-def check_data_request(
-    base: Registry,
-    req: Request,
-    entry: dict[str, Any],
-    author: str,
-    open_requests: Callable[[], list[RequestPull]],
-    number: int,
-) -> Check:
-    """The rules of a data owner's request of any kind."""
-    if req.kind == "dataset":
-        return check_dataset(base, req, entry, author)
-    if req.kind == "dataset-association":
-        return check_dataset_association(base, req, entry, author, open_requests, number)
-    return check_result(base, req, entry, author)
+#: The rules of each kind of a data owner's request.
+DATA_RULES: dict[str, Callable[[Asked], Check]] = {
+    "dataset": check_dataset,
+    "dataset-association": check_dataset_association,
+    "result": check_result,
+}
+
+
+def check_data_request(asked: Asked) -> Check:
+    """The rules of a data owner's request of any kind (`DATA_RULES`)."""
+    return DATA_RULES[asked.req.kind](asked)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.github.client import connect
@@ -39,14 +40,14 @@ from medperf_action.adapters.github.pulls import (
     remove_label,
     team_member,
 )
-from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.layout import PAIR_KINDS, VERIFY_MARKER
 from medperf_action.domain.registry.pins import digest
-from medperf_action.domain.registry.requests import PAIR_KINDS, Request, analyse
+from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import GitHubError, UsageError
 from medperf_action.settings import run_id, team_token
 from medperf_action.usecases.registries import list_requests
 from medperf_action.usecases.registry.approval import approve, current_pins
-from medperf_action.usecases.registry.checks import check_schema
+from medperf_action.usecases.registry.checks import Asked, check_schema
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
 from medperf_action.usecases.registry.data_checks import check_data_request
 from medperf_action.usecases.registry.decisions import (
@@ -312,14 +313,8 @@ def _inconsistent_now(d: Decision) -> str | None:
     entry = data.get(req.path or "")
     if entry is None:
         return f"Its file cannot be read at its head: {schema.detail}"
-    rules = check_data_request(
-        ctx.base,
-        req,
-        entry,
-        state.author,
-        lambda: list_requests(ctx.repo, ctx.default_branch, "open"),
-        state.number,
-    )
+    listed = partial(list_requests, ctx.repo, ctx.default_branch, "open")
+    rules = check_data_request(Asked(ctx.base, req, entry, state.author, state.number, listed))
     if not rules.passed:
         return f"It no longer passes the registry's checks on the default branch: {rules.detail}"
     return None

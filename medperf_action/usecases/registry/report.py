@@ -31,9 +31,9 @@ from medperf_action.adapters.github.pulls import (
     remove_label,
     upsert_comment,
 )
-from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.layout import PAIR_KINDS, VERIFY_MARKER
 from medperf_action.domain.registry.pins import digest
-from medperf_action.domain.registry.requests import PAIR_KINDS, Request, analyse
+from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import ReportInvalid, UsageError
 from medperf_action.text import md, md_code
 from medperf_action.usecases.provenance import read_statement

@@ -39,6 +39,7 @@ from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
 from medperf_action.usecases.provenance import verify_statement
 from medperf_action.usecases.registries import list_requests, snapshot_of
 from medperf_action.usecases.registry.checks import (
+    Asked,
     Check,
     check_assets,
     check_association,
@@ -46,11 +47,7 @@ from medperf_action.usecases.registry.checks import (
     check_submission,
     in_general_terms,
 )
-from medperf_action.usecases.registry.data_checks import check_data_request
-
-#: The data owner's requests: their files are the owner's statements about private data,
-#: which the registry cannot run again; their consistency is checked (`data_checks`).
-DATA_KINDS = ("dataset", "dataset-association", "result")
+from medperf_action.usecases.registry.data_checks import DATA_RULES, check_data_request
 
 
 @dataclass
@@ -191,14 +188,14 @@ def verify(
     entry = data.get(req.path)
     if entry is None:
         return result
-    open_requests = partial(list_requests, repo, default, "open")
-    if req.kind in DATA_KINDS:  # the data owner's statements: checked, never re-run
-        result.checks.append(check_data_request(base, req, entry, state.author, open_requests, pr))
+    asked = Asked(base, req, entry, state.author, pr, partial(list_requests, repo, default, "open"))
+    if req.kind in DATA_RULES:  # the data owner's statements: checked, never re-run
+        result.checks.append(check_data_request(asked))
     elif req.kind == "submission":
         result.checks.append(check_submission(base, req, entry, state.author))
         result.checks.extend(check_assets(entry, result.config, log))
     else:
-        rules, runnable = check_association(base, req, entry, state.author, open_requests, pr)
+        rules, runnable = check_association(asked)
         result.checks.append(rules)
         _association(result, (base, head, entry), runnable, (token, log, progress))
     return result
