@@ -27,9 +27,12 @@ import webhook_events
 import yaml
 from actions_runner import ActionResult, run_action
 from big_registry import BENCH, HEX64, mlcube_doc, open_request, registry_files
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from registry_world import REG
 from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 
+from medperf_action.adapters.sealing import private_key, seal, unseal
 from medperf_action.domain.registry.layout import (
     dataset_association_marker,
     dataset_association_path,
@@ -40,6 +43,8 @@ from medperf_action.domain.registry.layout import (
 )
 from medperf_action.domain.registry.pins import pin_of
 from medperf_action.domain.registry.requests import analyse
+from medperf_action.domain.schemas import plain_errors
+from medperf_action.errors import SealingError
 
 APPROVED, REJECTED = "medperf/approved", "committee/rejected"
 PENDING, VERIFIED, FAILED = "committee/pending", "medperf/verified", "medperf/verification-failed"
@@ -634,3 +639,88 @@ def test_the_registry_workflow_verifies_and_reports_a_result_without_docker(
     assert reported.conclusion == "success", reported.report()
     assert reported.outputs["statement-sha256"] == ""  # nothing ran: nothing to attest
     assert VERIFIED in w.labels(number) and PENDING not in w.labels(number)
+
+
+# ---------------------------------------------------------------------------------------
+# Results for the committee's eyes only (registry.yaml `results: {sealed_to: KEY}`)
+
+
+@pytest.fixture(scope="module")
+def committee_key() -> tuple[bytes, str]:
+    """The committee's RSA key pair: (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def test_sealed_metrics_open_only_with_the_key_and_in_their_place(
+    committee_key: tuple[bytes, str],
+) -> None:
+    private, public = committee_key
+    place = result_path(BENCH, "cube-0000", "site-a-wdbc")
+    metrics = {"auc": 0.95, "accuracy": 0.93}
+    sealed = seal(metrics, public, place)
+    assert validation_errors("result", dict(result_doc("cube-0000"), sealed=sealed)) != []
+    clear = {k: v for k, v in result_doc("cube-0000").items() if k != "metrics"}
+    assert validation_errors("result", dict(clear, sealed=sealed)) == []
+    assert "0.95" not in json.dumps(sealed)
+    assert unseal(sealed, private_key(private), place) == metrics
+    other = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    elsewhere = result_path(BENCH, "cube-0001", "site-a-wdbc")
+    flipped = dict(sealed, ciphertext=sealed["ciphertext"][:-4] + "AAAA")
+    for key, where, blob in ((other, place, sealed), (private_key(private), elsewhere, sealed)):
+        with pytest.raises(SealingError, match="cannot be opened with this key"):
+            unseal(blob, key, where)
+    with pytest.raises(SealingError, match="cannot be opened"):
+        unseal(flipped, private_key(private), place)
+    small = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    small_pem = small.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    with pytest.raises(SealingError, match="at least 3072"):
+        seal(metrics, small_pem, place)
+
+
+def test_a_registry_that_seals_results_refuses_them_in_the_clear(
+    world: World, committee_key: tuple[bytes, str]
+) -> None:
+    """registry.yaml says results are for the committee's eyes only: a result with its
+    metrics in the clear is refused (once merged, anybody could read them), and so is one
+    sealed to a key that is not the committee's."""
+    w = world
+    private, public = committee_key
+    config = yaml.safe_load(w.gh.read_file(REG, "registry.yaml"))
+    w.gh.commit(REG, {"registry.yaml": dump(dict(config, results={"sealed_to": public}))})
+    clear = result_doc("cube-0000")
+    assert "the metrics may not be committed in the clear" in rules(w, submit(w, "site-a", clear))
+    place = result_path(BENCH, "cube-0000", "site-a-wdbc")
+    bare = {k: v for k, v in clear.items() if k != "metrics"}
+    other = rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key()
+    other_pem = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    wrong = dict(bare, sealed=seal(clear["metrics"], other_pem, place))
+    assert "sealed to another key" in rules(w, submit(w, "site-a", wrong))
+    sealed = dict(bare, sealed=seal(clear["metrics"], public, place))
+    number = submit(w, "site-a", sealed)
+    passes(w, number)
+    committed = yaml.safe_load(
+        w.gh.files("site-a/registry", ref=w.gh.repo(REG).issues[number].pull.head_ref)[place]
+    )
+    assert "metrics" not in committed
+    assert unseal(committed["sealed"], private_key(private), place) == clear["metrics"]
+    # and a registry that seals nothing takes no sealed result (nobody could read it)
+    w.gh.commit(REG, {"registry.yaml": dump(config)})
+    detail = rules(w, submit(w, "site-a", sealed))
+    assert "the metrics are sealed, but registry.yaml seals no results" in detail
+
+
+def validation_errors(kind: str, doc: dict[str, Any]) -> list[str]:
+    return list(plain_errors(f"{kind}.schema.json", doc, 10))

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from medperf_action.adapters.sealing import recipient
 from medperf_action.domain.registry.layout import (
     dataset_association_path,
     result_path,
 )
 from medperf_action.domain.registry.pins import changed, pin_of, unpinned
 from medperf_action.domain.registry.reader import Registry
-from medperf_action.errors import GitHubError, InvalidInput, RegistryInvalid
+from medperf_action.errors import GitHubError, InvalidInput, RegistryInvalid, SealingError
 from medperf_action.usecases.registry.checks import Asked, Check, others_open, pending_problems
 
 #: What reading the default branch may raise: the check then fails, saying why.
@@ -223,6 +224,28 @@ def _model_approved(base: Registry, bench: dict[str, Any], b: str, m: str) -> li
     return problems
 
 
+def _sealing(base: Registry, entry: dict[str, Any]) -> list[str]:
+    """Sealed exactly when registry.yaml seals results, and to its key. (Only the key's
+    holder can open a seal: that it opens is `result ls --key`'s to find.)"""
+    sealed_to, sealed = base.config().results_sealed_to, entry.get("sealed")
+    if sealed_to is None:
+        if sealed is None:
+            return []
+        return ["the metrics are sealed, but registry.yaml seals no results (results.sealed_to)"]
+    if sealed is None:
+        return [
+            "registry.yaml seals results to the committee's key (results.sealed_to): the "
+            "metrics may not be committed in the clear"
+        ]
+    try:
+        wanted = recipient(sealed_to)
+    except SealingError as exc:
+        return [f"registry.yaml's results.sealed_to: {exc}"]
+    if sealed.get("recipient") != wanted:
+        return ["sealed.recipient is not registry.yaml's results.sealed_to: sealed to another key"]
+    return []
+
+
 def check_result(asked: Asked) -> Check:
     """A released result: by the dataset's owner, for approved pairs, on the registered
     data, with the benchmark's evaluator; and new (a released result never changes)."""
@@ -253,6 +276,7 @@ def check_result(asked: Asked) -> Check:
         problems += _ran(
             base, "evaluator", entry.get("evaluator") or {}, str(bench.get("evaluator"))
         )
+    problems += _sealing(base, entry)
     if base.source.read(result_path(b, m, d)) is not None:
         problems.append(
             f"the default branch already holds {result_path(b, m, d)}: a released result is "
