@@ -477,7 +477,10 @@ def test_a_dataset_changed_after_the_verification_is_not_approved(world: World) 
     w.label(number, APPROVED, "carol")
     code, text = on_label(w, number, APPROVED, "carol")
     assert code == 0 and text.startswith("refused:"), text
-    assert "no longer passes the registry's checks" in text and "data_sha256" in text
+    assert (
+        "does not pass the registry's checks on the default branch" in text
+        and "data_sha256" in text
+    )
     assert w.gh.repo(REG).issues[number].pull.merged_at is None
 
 
@@ -559,6 +562,24 @@ def test_a_released_result_is_never_changed_silently(world: World) -> None:
     assert f"the default branch already holds {path}: a released result is never changed" in rules(
         w, stale
     )
+
+
+def test_report_checks_a_data_owners_request_again_itself(world: World) -> None:
+    """Nothing is re-run for a data owner's request: its rules are its verification. A
+    verify artifact that says "passed" for a result another site sent is not believed:
+    the privileged report checks the rules again against the default branch."""
+    w = world
+    number = submit(w, "site-b", result_doc("cube-0000", by="site-b"))
+    code, doc = verify(w, number)
+    assert code == 1
+    folder = w.tmp / f"verify-{number}"
+    forged = dict(doc, passed=True, checks=[dict(c, passed=True) for c in doc["checks"]])
+    (folder / "report.json").write_text(json.dumps(forged))
+    code, text = report(w, number)
+    assert code == 0 and "verification failed" in text, text
+    assert FAILED in w.labels(number) and VERIFIED not in w.labels(number)
+    comment = next(c.body for c in w.gh.repo(REG).comments.values() if c.issue_number == number)
+    assert "Checked again by the registry" in comment and "belongs to site-a" in comment
 
 
 def test_a_data_owners_request_touching_anything_else_is_refused_again_by_report(

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from medperf_action.adapters.github.contents import RepoFiles, repository
+from medperf_action.adapters.github.pulls import PullState
 from medperf_action.adapters.sealing import recipient
 from medperf_action.domain.registry.layout import (
     dataset_association_path,
@@ -22,8 +24,17 @@ from medperf_action.domain.registry.layout import (
 )
 from medperf_action.domain.registry.pins import changed, pin_of, unpinned
 from medperf_action.domain.registry.reader import Registry
+from medperf_action.domain.registry.requests import Request
 from medperf_action.errors import GitHubError, InvalidInput, RegistryInvalid, SealingError
-from medperf_action.usecases.registry.checks import Asked, Check, others_open, pending_problems
+from medperf_action.usecases.registries import list_requests
+from medperf_action.usecases.registry.checks import (
+    Asked,
+    Check,
+    check_schema,
+    others_open,
+    pending_problems,
+)
+from medperf_action.usecases.registry.context import Context
 
 #: What reading the default branch may raise: the check then fails, saying why.
 READ_ERRORS = (RegistryInvalid, InvalidInput, GitHubError)
@@ -300,3 +311,22 @@ DATA_RULES: dict[str, Callable[[Asked], Check]] = {
 def check_data_request(asked: Asked) -> Check:
     """The rules of a data owner's request of any kind (`DATA_RULES`)."""
     return DATA_RULES[asked.req.kind](asked)
+
+
+def check_again(ctx: Context, state: PullState, req: Request) -> str | None:
+    """Why a data owner's request does not pass its rules against the default branch as it
+    is now, or None when it does: checked by the privileged jobs themselves (`report`,
+    `on-label`), with the PR's file read at its head through the API, so that neither a
+    verify run's artifact nor a change of the default branch since is trusted."""
+    if state.head_repo is None:
+        return "The PR's head repository is gone: its file cannot be read."
+    head = RepoFiles(repository(ctx.gh, state.head_repo), state.head_sha)
+    schema, data = check_schema(head, req, state.head_sha)
+    entry = data.get(req.path or "")
+    if entry is None:
+        return f"Its file cannot be read at its head: {schema.detail}"
+    listed = partial(list_requests, ctx.repo, ctx.default_branch, "open")
+    rules = check_data_request(Asked(ctx.base, req, entry, state.author, state.number, listed))
+    if not rules.passed:
+        return f"It does not pass the registry's checks on the default branch: {rules.detail}"
+    return None

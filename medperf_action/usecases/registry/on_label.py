@@ -24,11 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from medperf_action.adapters.github.client import connect
-from medperf_action.adapters.github.contents import RepoFiles, repository
 from medperf_action.adapters.github.pulls import (
     PullState,
     changed_files,
@@ -45,11 +43,9 @@ from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import GitHubError, UsageError
 from medperf_action.settings import run_id, team_token
-from medperf_action.usecases.registries import list_requests
 from medperf_action.usecases.registry.approval import approve, current_pins
-from medperf_action.usecases.registry.checks import Asked, check_schema
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
-from medperf_action.usecases.registry.data_checks import check_data_request
+from medperf_action.usecases.registry.data_checks import check_again
 from medperf_action.usecases.registry.decisions import (
     BINDING,
     attestation_of,
@@ -287,7 +283,9 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             f"{state.head_sha[:12]}: it must be verified again."
         )
     if d.request.kind == "dataset-association":
-        return _inconsistent_now(d)
+        # the registry re-ran nothing: its verification is those checks, and the dataset
+        # or the benchmark may have changed since (a merged update)
+        return check_again(d.ctx, d.state, d.request)
     now, why = current_pins(d.ctx, d.request)
     if now is None:
         return why
@@ -298,25 +296,6 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             "again."
         )
     d.pins, d.attestation = now, attestation_of(match)
-    return None
-
-
-def _inconsistent_now(d: Decision) -> str | None:
-    """A dataset's association is checked again against the default branch as it is now:
-    the registry re-ran nothing, its verification is those checks, and the dataset or the
-    benchmark may have changed since (a merged update)."""
-    ctx, state, req = d.ctx, d.state, d.request
-    if state.head_repo is None:
-        return "The PR's head repository is gone: its file cannot be read."
-    head = RepoFiles(repository(ctx.gh, state.head_repo), state.head_sha)
-    schema, data = check_schema(head, req, state.head_sha)
-    entry = data.get(req.path or "")
-    if entry is None:
-        return f"Its file cannot be read at its head: {schema.detail}"
-    listed = partial(list_requests, ctx.repo, ctx.default_branch, "open")
-    rules = check_data_request(Asked(ctx.base, req, entry, state.author, state.number, listed))
-    if not rules.passed:
-        return f"It no longer passes the registry's checks on the default branch: {rules.detail}"
     return None
 
 

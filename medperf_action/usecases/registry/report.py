@@ -40,6 +40,7 @@ from medperf_action.usecases.provenance import read_statement
 from medperf_action.usecases.registry.approval import approve, bound_pins, policy_approver
 from medperf_action.usecases.registry.artifact import load_report, render_markdown
 from medperf_action.usecases.registry.context import Context
+from medperf_action.usecases.registry.data_checks import DATA_RULES, check_again
 from medperf_action.usecases.registry.decisions import RUN_URL, binding_line, rejected_by
 
 
@@ -147,10 +148,7 @@ def report(
         )
     # What can be checked without running anything is checked again here.
     req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
-    passed, notes = _verdict(doc, req, conclusion)
-    pins, attestation = None, None
-    if passed and req.kind == "association":
-        passed, pins, attestation = _bound(ctx, req, (folder, doc, event), notes)
+    passed, notes, pins, attestation = _judged(ctx, state, req, (folder, doc, event), conclusion)
     decided = req.kind in PAIR_KINDS  # by a committee member's label, or the policy
     approver = policy_approver(ctx, state, req) if passed and decided else None
     if approver and rejected_by(comments(state), ctx.identity()):
@@ -174,6 +172,27 @@ def report(
         result.actions += approve(ctx, state, req, approver, pins, attestation)
     result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
     return result
+
+
+def _judged(
+    ctx: Context,
+    state: PullState,
+    req: Request,
+    verified: tuple[Path, dict[str, Any], dict[str, Any] | None],
+    conclusion: str,
+) -> tuple[bool, list[str], dict[str, Any] | None, dict[str, str] | None]:
+    """(passed, the notes why not, the pins and the result statement it is bound to)."""
+    passed, notes = _verdict(verified[1], req, conclusion)
+    pins, attestation = None, None
+    if passed and req.kind == "association":
+        passed, pins, attestation = _bound(ctx, req, verified, notes)
+    elif passed and req.kind in DATA_RULES:
+        # Nothing ran: the rules are the verification, so the registry checks them again
+        # itself rather than trust the artifact.
+        why = check_again(ctx, state, req)
+        passed = why is None
+        notes += [] if why is None else ["❌ **Checked again by the registry:** " + md(why)]
+    return passed, notes, pins, attestation
 
 
 def _bound(
