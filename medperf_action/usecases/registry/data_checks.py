@@ -81,7 +81,9 @@ def _ran(base: Registry, field: str, ran: dict[str, Any], expected: str) -> list
     if ran.get("id") != expected:
         return [f"{field}.id is {ran.get('id')!r}, but the benchmark's is {expected!r}"]
     problems: list[str] = []
-    entry = _found(f"mlcube {expected}", partial(base.find_mlcube, expected), problems, "is gone")
+    entry = _found(
+        f"mlcube {expected}", partial(base.find_mlcube, expected), problems, "is not registered"
+    )
     if entry is None or unpinned(entry) is not None:
         return problems  # a local `path:` entry has no pin to compare with
     pin = ran.get("pin")
