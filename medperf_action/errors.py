@@ -142,6 +142,11 @@ class SignatureInvalid(InvalidInput):
     accepted."""
 
 
+class SealingError(InvalidInput):
+    """A sealed result that cannot be sealed or opened: not an RSA key of at least 3072
+    bits, another recipient's key, or a seal altered or moved from another result."""
+
+
 class BenchmarkInvalid(InvalidInput):
     """The benchmark cannot be run as it is given (its demo data, its cubes' tasks)."""
 

@@ -104,8 +104,8 @@ def test_run_ids_and_the_markers_of_the_data_owners_requests() -> None:
     assert len(ids) == 50 and all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
     assert layout.dataset_branch("site-a") == "medperf/dataset/site-a"
     assert layout.result_branch("b", "m", "d") == "medperf/result/b/m/d"
-    assert layout.dataset_association_branch("b", "d", 2) == "medperf/dataset-associate/b/d/2"
-    assert "dataset=site-a" in layout.dataset_marker("site-a")
+    assert layout.dataset_associate_branch("b", "d", 2) == "medperf/dataset-associate/b/d/2"
+    assert "id=site-a" in layout.dataset_marker("site-a")
     marker = layout.result_marker("b", "m", "d")
     assert marker.startswith("<!--") and "model=m dataset=d" in marker
 

@@ -1,5 +1,6 @@
 """registry.yaml: the committee, the label names, the approval policy, the tolerance, and
-the limits of the registry's re-run, the signatures it requires."""
+the limits of the registry's re-run, the signatures it requires, whether results are
+sealed to the committee's key."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class RegistryConfig:
     #: `{public_key}` or a Sigstore `{identity, issuer}`, as the schema says).
     signatures_required: bool = False
     signature_identities: list[dict[str, Any]] = field(default_factory=list)
+    #: `results.sealed_to`: the committee's public key (PEM) results are sealed to, if any.
+    results_sealed_to: str | None = None
 
     @classmethod
     def from_data(cls, data: dict[str, Any] | None) -> RegistryConfig:
@@ -61,6 +64,7 @@ class RegistryConfig:
             max_extract_bytes=int(limits.get("max_extract_bytes", DEFAULT_MAX_EXTRACT_BYTES)),
             signatures_required=bool(signatures.get("required", False)),
             signature_identities=[dict(i) for i in signatures.get("identities") or []],
+            results_sealed_to=(data.get("results") or {}).get("sealed_to"),
         )
 
     def within_tolerance(self, reported: float, verified: float) -> bool:

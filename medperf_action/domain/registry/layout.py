@@ -41,17 +41,34 @@ VERIFY_MARKER = "<!-- medperf-action:verification -->"
 REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9._-]+)(?:@(.+))?$")
 #: OWNER/REPO as GitHub allows it
 REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-_SUBMISSION_MARKER = re.compile(
-    rf"<!--\s*medperf-action:submission\s+mlcube=({SLUG_PATTERN})\s*-->"
-)
-_ASSOCIATION_MARKER = re.compile(
-    rf"<!--\s*medperf-action:association\s+benchmark=({SLUG_PATTERN})\s+"
-    rf"mlcube=({SLUG_PATTERN})\s*-->"
-)
-_SUBMIT_BRANCH = re.compile(rf"medperf/submit/({SLUG_PATTERN})")
-_ASSOCIATE_BRANCH = re.compile(
-    rf"medperf/associate/({SLUG_PATTERN})/({SLUG_PATTERN})(?:/([0-9]+))?"
-)
+#: A request's PR names what it asks for in a hidden marker in its body,
+#: `<!-- medperf-action:KIND NAME=ID ... -->`, and in its head branch, `PREFIX/ID/...`
+#: (a pair request's later attempts add `/N`): kind -> (the marker's id names, the prefix).
+#: `identify` tries the kinds in this order.
+REQUEST_NAMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "association": (("benchmark", "mlcube"), "medperf/associate"),
+    "submission": (("mlcube",), "medperf/submit"),
+    "dataset-association": (("benchmark", "dataset"), "medperf/dataset-associate"),
+    "dataset": (("id",), "medperf/dataset"),
+    "result": (("benchmark", "model", "dataset"), "medperf/result"),
+}
+#: The requests a committee member decides by label: their branches carry attempts.
+PAIR_KINDS = ("association", "dataset-association")
+
+
+def _marker_pattern(kind: str) -> re.Pattern[str]:
+    ids = r"\s+".join(rf"{name}=({SLUG_PATTERN})" for name in REQUEST_NAMES[kind][0])
+    return re.compile(rf"<!--\s*medperf-action:{kind}\s+{ids}\s*-->")
+
+
+def _branch_pattern(kind: str) -> re.Pattern[str]:
+    names, prefix = REQUEST_NAMES[kind]
+    attempt = r"(?:/([0-9]+))?" if kind in PAIR_KINDS else ""
+    return re.compile(prefix + f"/({SLUG_PATTERN})" * len(names) + attempt)
+
+
+_MARKERS = {kind: _marker_pattern(kind) for kind in REQUEST_NAMES}
+_BRANCHES = {kind: _branch_pattern(kind) for kind in REQUEST_NAMES}
 
 
 # ---------------------------------------------------------------------------------------
@@ -82,50 +99,91 @@ def result_path(benchmark_id: str, model_id: str, dataset_id: str) -> str:
     return f"results/{benchmark_id}/{model_id}/{dataset_id}.yaml"
 
 
-def submit_branch(mlcube_id: str) -> str:
-    """The deterministic branch of a submission: re-running updates the same PR."""
-    return f"medperf/submit/{mlcube_id}"
+def marker(kind: str, *ids: str) -> str:
+    """The hidden marker in the body of a request's PR (`REQUEST_NAMES`)."""
+    names = REQUEST_NAMES[kind][0]
+    return (
+        f"<!-- medperf-action:{kind} "
+        + " ".join(f"{name}={value}" for name, value in zip(names, ids, strict=True))
+        + " -->"
+    )
 
 
-def associate_branch(benchmark_id: str, mlcube_id: str, attempt: int = 1) -> str:
-    """The branch of an association request; a new request after a rejection is attempt 2…"""
-    base = f"medperf/associate/{benchmark_id}/{mlcube_id}"
+def branch(kind: str, *ids: str, attempt: int = 1) -> str:
+    """The deterministic branch of a request (re-running updates the same PR); a new pair
+    request after a rejection is attempt 2…"""
+    names, prefix = REQUEST_NAMES[kind]
+    assert len(ids) == len(names) and (attempt == 1 or kind in PAIR_KINDS)
+    base = "/".join((prefix, *ids))
     return base if attempt == 1 else f"{base}/{attempt}"
 
 
+def submit_branch(mlcube_id: str) -> str:
+    return branch("submission", mlcube_id)
+
+
+def associate_branch(benchmark_id: str, mlcube_id: str, attempt: int = 1) -> str:
+    return branch("association", benchmark_id, mlcube_id, attempt=attempt)
+
+
+def dataset_branch(dataset_id: str) -> str:
+    return branch("dataset", dataset_id)
+
+
+def dataset_associate_branch(benchmark_id: str, dataset_id: str, attempt: int = 1) -> str:
+    return branch("dataset-association", benchmark_id, dataset_id, attempt=attempt)
+
+
+def result_branch(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    return branch("result", benchmark_id, model_id, dataset_id)
+
+
 def submission_marker(mlcube_id: str) -> str:
-    """The hidden marker in the body of a submission's PR."""
-    return f"<!-- medperf-action:submission mlcube={mlcube_id} -->"
+    return marker("submission", mlcube_id)
 
 
 def association_marker(benchmark_id: str, mlcube_id: str) -> str:
-    """The hidden marker in the body of an association request's PR."""
-    return f"<!-- medperf-action:association benchmark={benchmark_id} mlcube={mlcube_id} -->"
+    return marker("association", benchmark_id, mlcube_id)
+
+
+def dataset_marker(dataset_id: str) -> str:
+    return marker("dataset", dataset_id)
+
+
+def dataset_association_marker(benchmark_id: str, dataset_id: str) -> str:
+    return marker("dataset-association", benchmark_id, dataset_id)
+
+
+def result_marker(benchmark_id: str, model_id: str, dataset_id: str) -> str:
+    return marker("result", benchmark_id, model_id, dataset_id)
 
 
 def identify(body: str | None, head_ref: str) -> tuple[str, tuple[str, ...]] | None:
     """What a PR asks for, from its body's marker, else its head branch; None: not a request.
 
-    ("association", (benchmark, mlcube)) or ("submission", (mlcube,)). This says only what
-    the PR claims to be: whether an association request counts for its pair (its author
-    owns the mlcube) is `requests.counts_for_pair`'s question.
+    ("association", (benchmark, mlcube)), ("submission", (mlcube,)), ("dataset",
+    (dataset,)), ("dataset-association", (benchmark, dataset)) or ("result", (benchmark,
+    model, dataset)). This says only what the PR claims to be: whether a request counts
+    for its pair (its author owns the mlcube or dataset) is `requests.counts_for_pair`'s
+    question.
     """
     text = body or ""
-    if found := _ASSOCIATION_MARKER.search(text):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMISSION_MARKER.search(text):
-        return "submission", (found.group(1),)
-    if found := _ASSOCIATE_BRANCH.fullmatch(head_ref):
-        return "association", (found.group(1), found.group(2))
-    if found := _SUBMIT_BRANCH.fullmatch(head_ref):
-        return "submission", (found.group(1),)
+    for kind, pattern in _MARKERS.items():
+        if found := pattern.search(text):
+            return kind, found.groups()
+    for kind, pattern in _BRANCHES.items():
+        if found := pattern.fullmatch(head_ref):
+            return kind, found.groups()[: len(REQUEST_NAMES[kind][0])]
     return None
 
 
-def branch_attempt(head_ref: str, benchmark_id: str, mlcube_id: str) -> int | None:
-    """The attempt number of `associate_branch(benchmark_id, mlcube_id, n)`, if it is one."""
-    found = _ASSOCIATE_BRANCH.fullmatch(head_ref)
-    if found is None or (found.group(1), found.group(2)) != (benchmark_id, mlcube_id):
+def branch_attempt(
+    head_ref: str, benchmark_id: str, member_id: str, kind: str = "association"
+) -> int | None:
+    """The attempt number of the pair's request branch (`associate_branch(benchmark_id,
+    member_id, n)`, or `dataset_associate_branch` for a dataset association), if it is one."""
+    found = _BRANCHES[kind].fullmatch(head_ref)
+    if found is None or (found.group(1), found.group(2)) != (benchmark_id, member_id):
         return None
     return int(found.group(3)) if found.group(3) else 1
 
@@ -163,44 +221,3 @@ def classify(path: str) -> Change:
     if path == "registry.yaml":
         return Change("registry", path)
     return Change("other", path)
-
-
-# ---------------------------------------------------------------------------------------
-# The data owners' requests: a branch and a hidden body marker each, as for the model
-# owners' (re-running a command updates the same PR).
-
-
-def dataset_branch(dataset_id: str) -> str:
-    """The branch of a dataset's registration (`dataset register`)."""
-    return f"medperf/dataset/{dataset_id}"
-
-
-def dataset_marker(dataset_id: str) -> str:
-    """The hidden marker in the body of a dataset's registration PR."""
-    return f"<!-- medperf-action:dataset dataset={dataset_id} -->"
-
-
-def dataset_association_branch(benchmark_id: str, dataset_id: str, attempt: int = 1) -> str:
-    """The branch of a dataset's association request (`dataset associate`)."""
-    base = f"medperf/dataset-associate/{benchmark_id}/{dataset_id}"
-    return base if attempt == 1 else f"{base}/{attempt}"
-
-
-def dataset_association_marker(benchmark_id: str, dataset_id: str) -> str:
-    """The hidden marker in the body of a dataset's association request."""
-    return (
-        f"<!-- medperf-action:dataset-association benchmark={benchmark_id} dataset={dataset_id} -->"
-    )
-
-
-def result_branch(benchmark_id: str, model_id: str, dataset_id: str) -> str:
-    """The branch of a released result (`result submit`)."""
-    return f"medperf/result/{benchmark_id}/{model_id}/{dataset_id}"
-
-
-def result_marker(benchmark_id: str, model_id: str, dataset_id: str) -> str:
-    """The hidden marker in the body of a result's PR."""
-    return (
-        f"<!-- medperf-action:result benchmark={benchmark_id} model={model_id} "
-        f"dataset={dataset_id} -->"
-    )

@@ -93,15 +93,30 @@ class Registry:
         return self._read(mlcube_path(mlcube_id), "mlcube-entry")
 
     def association(self, benchmark_id: str, mlcube_id: str) -> dict[str, Any] | None:
-        rel = association_path(benchmark_id, mlcube_id)
+        return self._find(association_path(benchmark_id, mlcube_id), "association")
+
+    def _find(self, rel: str, kind: str) -> dict[str, Any] | None:
         text = self.source.read(rel)
-        return None if text is None else self._read(rel, "association", text)
+        return None if text is None else self._read(rel, kind, text)
+
+    def find_dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        """`datasets/<id>.yaml` (validated), or None when the dataset is not registered."""
+        return self._find(dataset_path(dataset_id), "dataset")
+
+    def dataset_association(self, benchmark_id: str, dataset_id: str) -> dict[str, Any] | None:
+        rel = dataset_association_path(benchmark_id, dataset_id)
+        return self._find(rel, "dataset-association")
+
+    def pair(self, kind: str, benchmark_id: str, member_id: str) -> dict[str, Any] | None:
+        """A pair's file: `association` (benchmark, mlcube) or `dataset-association`
+        (benchmark, dataset); None when the default branch does not hold it."""
+        if kind == "dataset-association":
+            return self.dataset_association(benchmark_id, member_id)
+        return self.association(benchmark_id, member_id)
 
     def find_mlcube(self, mlcube_id: str) -> dict[str, Any] | None:
         """`mlcubes/<id>.yaml` (validated), or None when the mlcube is not registered."""
-        rel = mlcube_path(mlcube_id)
-        text = self.source.read(rel)
-        return None if text is None else self._read(rel, "mlcube-entry", text)
+        return self._find(mlcube_path(mlcube_id), "mlcube-entry")
 
     def has_benchmark(self, benchmark_id: str) -> bool:
         return self.source.read(benchmark_path(benchmark_id)) is not None
@@ -123,23 +138,8 @@ class Registry:
     def mlcube_ids(self) -> list[str]:
         return self._ids("mlcubes")
 
-    # The data owners' files -----------------------------------------------------------
-
-    def _optional(self, rel: str, kind: str) -> dict[str, Any] | None:
-        text = self.source.read(rel)
-        return None if text is None else self._read(rel, kind, text)
-
-    def dataset(self, dataset_id: str) -> dict[str, Any] | None:
-        """`datasets/<id>.yaml` (validated), or None when it is not registered."""
-        return self._optional(dataset_path(dataset_id), "dataset")
-
-    def dataset_association(self, benchmark_id: str, dataset_id: str) -> dict[str, Any] | None:
-        return self._optional(
-            dataset_association_path(benchmark_id, dataset_id), "dataset-association"
-        )
-
     def result(self, benchmark_id: str, model_id: str, dataset_id: str) -> dict[str, Any] | None:
-        return self._optional(result_path(benchmark_id, model_id, dataset_id), "result")
+        return self._find(result_path(benchmark_id, model_id, dataset_id), "result")
 
     def associated_models(self, benchmark_id: str) -> list[str]:
         """The mlcubes that have an association file with the benchmark (any status)."""

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from medperf_action.domain.registry.layout import SLUG, branch_attempt, classify, identify
+from medperf_action.domain.registry.layout import (
+    PAIR_KINDS,
+    SLUG,
+    Change,
+    branch_attempt,
+    classify,
+    identify,
+)
 
 #: A request changes one file; a PR listing more than this is not read further.
 MAX_FILES = 100
@@ -81,14 +88,69 @@ class ListedPull(Protocol):
 # What a PR asks for
 
 
+@dataclass(frozen=True)
+class RequestKind:
+    """One kind of request: the one registry file it changes, how, and its ids' names."""
+
+    kind: str  # association | submission | dataset | dataset-association | result
+    file_kind: str  # the changed file's kind (`layout.classify`)
+    statuses: tuple[str, ...]  # how the request may change its file (GitHub's status)
+    ids: tuple[str, ...]  # the `Request` fields its file's place gives, in order
+    rule: str  # the rule, as a refusal says it
+    final: str = ""  # what a refusal of another status adds
+
+
+#: The requests medperf-action verifies; a PR's kind is the first whose file it changes.
+REQUEST_KINDS = (
+    RequestKind(
+        "association",
+        "association",
+        ("added",),
+        ("benchmark", "mlcube"),
+        "an association request changes exactly one file, associations/BENCHMARK/MLCUBE.yaml",
+    ),
+    RequestKind(
+        "submission",
+        "mlcube",
+        ("added", "modified"),
+        ("mlcube",),
+        "a submission changes only its own mlcubes/ID.yaml",
+    ),
+    RequestKind(
+        "dataset-association",
+        "dataset-association",
+        ("added",),
+        ("benchmark", "dataset"),
+        "a dataset association request changes exactly one file, "
+        "dataset-associations/BENCHMARK/DATASET.yaml",
+    ),
+    RequestKind(
+        "dataset",
+        "dataset",
+        ("added", "modified"),
+        ("dataset",),
+        "a dataset registration changes only its own datasets/ID.yaml",
+    ),
+    RequestKind(
+        "result",
+        "result",
+        ("added",),
+        ("benchmark", "mlcube", "dataset"),
+        "a result changes exactly one file, results/BENCHMARK/MODEL/DATASET.yaml",
+        "a released result is never changed or removed",
+    ),
+)
+
+
 @dataclass
 class Request:
     """What kind of request a PR's changed files make, and the rules they break."""
 
-    kind: str  # association | submission | other
+    kind: str  # association | submission | dataset | dataset-association | result | other
     path: str | None = None
     benchmark: str | None = None
-    mlcube: str | None = None
+    mlcube: str | None = None  # an association's or a submission's mlcube; a result's model
+    dataset: str | None = None
     problems: list[str] = field(default_factory=list)
     changes: Sequence[ChangedFile] = field(default_factory=list)
 
@@ -96,14 +158,36 @@ class Request:
     def allowed(self) -> bool:
         return not self.problems
 
+    @property
+    def ids(self) -> tuple[str | None, ...]:
+        """(benchmark, mlcube, dataset): what a report about the request names."""
+        return self.benchmark, self.mlcube, self.dataset
+
+    @property
+    def member(self) -> str | None:
+        """A pair request's member of the benchmark: the mlcube, or the dataset."""
+        return self.dataset if self.kind == "dataset-association" else self.mlcube
+
+
+def _not_a_request(paths: list[str], kinds: list[Change]) -> str:
+    committee = [k.path for k in kinds if k.kind in ("registry", "benchmark")]
+    reason = (
+        f"it changes {', '.join(committee)}: the committee's own changes"
+        if committee
+        else ("it changes no file" if not paths else f"it changes {', '.join(paths[:10])}")
+    )
+    return f"not a request medperf-action verifies ({reason})"
+
 
 def analyse(changes: Sequence[ChangedFile], base_ref: str, default_branch: str) -> Request:
     """The request a PR makes, from its changed files alone (no file is read).
 
-    An association request adds exactly one file, associations/B/M.yaml; a submission adds
-    or updates exactly one file, mlcubes/ID.yaml. Nothing else is a request medperf-action
-    verifies (registry.yaml and benchmarks/ are the committee's own changes), and no
-    request ever touches .github/.
+    A request changes exactly one file, in the way its kind allows (`REQUEST_KINDS`): an
+    association request adds associations/B/M.yaml; a submission adds or updates
+    mlcubes/ID.yaml; a data owner adds or updates datasets/ID.yaml, adds
+    dataset-associations/B/D.yaml, or adds results/B/M/D.yaml (never changes or removes
+    one). Nothing else is a request medperf-action verifies (registry.yaml and benchmarks/
+    are the committee's own changes), and no request ever touches .github/.
     """
     problems: list[str] = []
     paths = sorted({p for c in changes for p in (c.path, c.previous) if p})
@@ -118,43 +202,28 @@ def analyse(changes: Sequence[ChangedFile], base_ref: str, default_branch: str) 
     if base_ref != default_branch:
         problems.append(f"it targets {base_ref!r}, not the default branch {default_branch!r}")
     kinds = [classify(p) for p in paths]
-    associations = [k for k in kinds if k.kind == "association"]
-    mlcubes = [k for k in kinds if k.kind == "mlcube"]
-    if associations:
-        request = Request("association", changes=changes)
-        target = associations[0]
-        what = "an association request changes exactly one file, associations/BENCHMARK/MLCUBE.yaml"
-    elif mlcubes:
-        request = Request("submission", changes=changes)
-        target = mlcubes[0]
-        what = "a submission changes only its own mlcubes/ID.yaml"
-    else:
-        committee = [k.path for k in kinds if k.kind in ("registry", "benchmark")]
-        reason = (
-            f"it changes {', '.join(committee)}: the committee's own changes"
-            if committee
-            else ("it changes no file" if not paths else f"it changes {', '.join(paths[:10])}")
-        )
-        problems.insert(0, f"not a request medperf-action verifies ({reason})")
+    found = [(spec, k) for spec in REQUEST_KINDS for k in kinds if k.kind == spec.file_kind]
+    if not found:
+        problems.insert(0, _not_a_request(paths, kinds))
         return Request("other", problems=problems, changes=changes)
+    spec, target = found[0]
+    request = Request(spec.kind, changes=changes)
     others = [p for p in paths if p != target.path]
     if others:
-        problems.append(f"{what}; this one also changes {', '.join(others[:20])}")
+        problems.append(f"{spec.rule}; this one also changes {', '.join(others[:20])}")
     change = next(c for c in changes if target.path in (c.path, c.previous))
-    allowed_status = ("added",) if request.kind == "association" else ("added", "modified")
-    if change.status not in allowed_status or change.path != target.path:
+    if change.status not in spec.statuses or change.path != target.path:
         problems.append(
-            f"{target.path} is {change.status}; a request {' or '.join(allowed_status)} it"
+            f"{target.path} is {change.status}; a request {' or '.join(spec.statuses)} it"
+            + (f": {spec.final}" if spec.final else "")
         )
     bad_ids = [i for i in target.ids if not SLUG.match(i)]
     if bad_ids:
         problems.append(f"{target.path}: {', '.join(map(repr, bad_ids))} is not a valid id")
     else:
         request.path = target.path
-        if request.kind == "association":
-            request.benchmark, request.mlcube = target.ids
-        else:
-            request.mlcube = target.ids[0]
+        for name, value in zip(spec.ids, target.ids, strict=True):
+            setattr(request, name, value)
     request.problems = problems
     return request
 
@@ -165,7 +234,8 @@ def analyse(changes: Sequence[ChangedFile], base_ref: str, default_branch: str) 
 # A PR is a request when its body carries a request marker, or failing that, its head
 # branch follows the convention (`layout.identify`). An association request *counts for
 # its pair* only when it was opened by the mlcube's owner, as `mlcubes/<id>.yaml` on the
-# default branch names them; for an mlcube that is not registered there is no owner to ask,
+# default branch names them (a dataset association: the dataset's owner, as
+# `datasets/<id>.yaml` names them); for one that is not registered there is no owner to ask,
 # and the marker/branch convention alone decides. So nobody can block another owner's pair
 # by opening a PR that carries its marker.
 #
@@ -197,8 +267,8 @@ OPEN, MERGED, REJECTED, WITHDRAWN = "OPEN", "MERGED", "REJECTED", "WITHDRAWN"
 class RequestPull:
     """A PR to the registry that is a request, as the PR listing shows it (no more reads)."""
 
-    kind: str  # "submission" | "association"
-    ids: tuple[str, ...]  # (mlcube,) | (benchmark, mlcube)
+    kind: str  # a `REQUEST_KINDS` kind
+    ids: tuple[str, ...]  # its ids, as `layout.identify` gives them
     number: int
     url: str
     author: str
@@ -252,9 +322,10 @@ def request_of(pull: ListedPull) -> RequestPull | None:
 
 
 def counts_for_pair(request: RequestPull, owner: str | None) -> bool:
-    """Whether an association request counts for its pair: opened by the mlcube's owner;
-    for an mlcube that is not registered (`owner` None), any PR the convention names."""
-    if request.kind != "association":
+    """Whether a pair request (an association, a dataset association) counts for its pair:
+    opened by the owner of the mlcube or dataset; for one that is not registered (`owner`
+    None), any PR the convention names."""
+    if request.kind not in PAIR_KINDS:
         return False
     return owner is None or request.author.lower() == owner.lower()
 
@@ -262,16 +333,16 @@ def counts_for_pair(request: RequestPull, owner: str | None) -> bool:
 def pair_requests(
     requests: Iterable[RequestPull],
     benchmark_id: str,
-    mlcube_id: str,
+    member_id: str,
     owner: str | None,
+    kind: str = "association",
 ) -> list[RequestPull]:
-    """The association requests that count for the pair, in the order given."""
+    """The requests of `kind` that count for the pair (benchmark, mlcube or dataset), in
+    the order given."""
     return [
         r
         for r in requests
-        if r.kind == "association"
-        and r.ids == (benchmark_id, mlcube_id)
-        and counts_for_pair(r, owner)
+        if r.kind == kind and r.ids == (benchmark_id, member_id) and counts_for_pair(r, owner)
     ]
 
 
@@ -287,9 +358,11 @@ class PairState:
     def allows_new_request(self) -> bool:
         return self.status in ("NONE", "REJECTED")
 
-    def next_attempt(self, benchmark_id: str, mlcube_id: str) -> int:
+    def next_attempt(self, benchmark_id: str, member_id: str, kind: str = "association") -> int:
         """The attempt number of the next request's branch (never one already used)."""
-        used = [branch_attempt(r.head_ref, benchmark_id, mlcube_id) or 0 for r in self.requests]
+        used = [
+            branch_attempt(r.head_ref, benchmark_id, member_id, kind) or 0 for r in self.requests
+        ]
         return max([len(self.requests), *used]) + 1
 
 

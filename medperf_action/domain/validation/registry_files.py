@@ -42,7 +42,7 @@ def validate_file(
     if data is None:
         return report
     stem = path.name.rsplit(".", 1)[0]
-    if kind in ("benchmark", "mlcube-entry"):
+    if kind in ("benchmark", "mlcube-entry", "dataset"):
         _check_id(check, data, "id", stem, "the id")
         if not SLUG.match(stem):
             check.error(
@@ -55,6 +55,13 @@ def validate_file(
     if kind == "association":
         _check_id(check, data, "mlcube", stem, "the mlcube id")
         _check_id(check, data, "benchmark", path.parent.name, "the benchmark id")
+    if kind == "dataset-association":
+        _check_id(check, data, "dataset", stem, "the dataset id")
+        _check_id(check, data, "benchmark", path.parent.name, "the benchmark id")
+    if kind == "result":
+        _check_id(check, data, "dataset", stem, "the dataset id")
+        _check_id(check, data, "model", path.parent.name, "the model id")
+        _check_id(check, data, "benchmark", path.parent.parent.name, "the benchmark id")
     local = text is None
     if (
         local

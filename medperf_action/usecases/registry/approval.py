@@ -1,5 +1,6 @@
-"""Approving an association: merge the PR at the verified head, then commit the status
-APPROVED (with approved_by, approved_at, and what was verified) on the default branch.
+"""Approving a pair request (an mlcube's association, or a dataset's): merge the PR at the
+verified head, then commit the status APPROVED (with approved_by, approved_at, and for an
+mlcube's association what the re-run verified) on the default branch.
 
 Every step is idempotent: a PR merged already only gets its status committed; a status
 committed already is left alone. So re-running after a failure part-way leaves one merge
@@ -13,7 +14,11 @@ from typing import Any
 
 from medperf_action.adapters.github.contents import read_file, update_file
 from medperf_action.adapters.github.pulls import PullState, merge_at, read_pull, remove_label
-from medperf_action.domain.registry.layout import association_path, dump_yaml
+from medperf_action.domain.registry.layout import (
+    association_path,
+    dataset_association_path,
+    dump_yaml,
+)
 from medperf_action.domain.registry.pins import changed, pins_for
 from medperf_action.domain.registry.requests import Request
 from medperf_action.domain.validation import validate_file
@@ -33,11 +38,13 @@ COMMIT_ATTEMPTS = 3
 
 
 def approved(
-    data: dict[str, Any], approved_by: str, approved_at: str, verified: dict[str, Any]
+    data: dict[str, Any], approved_by: str, approved_at: str, verified: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The association file with status APPROVED; approved_by, approved_at and verified
-    after created_at (the keys in the order a reader expects)."""
+    """The pair's file with status APPROVED; approved_by, approved_at and verified (when
+    given) after created_at (the keys in the order a reader expects)."""
     decided = {"approved_by": approved_by, "approved_at": approved_at, "verified": verified}
+    if verified is None:
+        del decided["verified"]
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key in decided:
@@ -81,14 +88,21 @@ def bound_pins(
     )
 
 
+def pair_path(req: Request) -> str:
+    """The file a pair request adds: associations/B/M.yaml or dataset-associations/B/D.yaml."""
+    assert req.benchmark is not None and req.member is not None
+    if req.kind == "dataset-association":
+        return dataset_association_path(req.benchmark, req.member)
+    return association_path(req.benchmark, req.member)
+
+
 def commit_status(
-    ctx: Context, benchmark: str, mlcube: str, approved_by: str, verified: dict[str, Any]
+    ctx: Context, req: Request, number: int, approved_by: str, verified: dict[str, Any] | None
 ) -> str | None:
-    """Set the pair's file on the default branch to APPROVED, recording `verified`; returns
-    the commit's SHA, or None when it already says APPROVED (a re-run, or a retried write
-    that went through)."""
-    number = int(verified["pr"])
-    path = association_path(benchmark, mlcube)
+    """Set the pair's file on the default branch to APPROVED, recording `verified` (when
+    given); returns the commit's SHA, or None when it already says APPROVED (a re-run, or a
+    retried write that went through)."""
+    path = pair_path(req)
     where = f"{path} on {ctx.default_branch}"
     for _attempt in range(COMMIT_ATTEMPTS):
         current = read_file(ctx.repo, path, ctx.default_branch)
@@ -104,11 +118,11 @@ def commit_status(
         if status != "PENDING" or not isinstance(data, dict):
             raise DecisionRefused(f"{where} is {status!r}, not PENDING")
         text = dump_yaml(approved(data, approved_by, now_iso(), verified))
-        validate_file(Path(path), "association", text=text, shown_as=path).raise_errors(
+        validate_file(Path(path), req.kind, text=text, shown_as=path).raise_errors(
             RegistryInvalid, f"the approved {path} would be invalid"
         )
         message = (
-            f"Approve the association of {mlcube} with {benchmark} (#{number})\n\n"
+            f"Approve the association of {req.member} with {req.benchmark} (#{number})\n\n"
             f"approved_by: {approved_by}"
         )
         try:
@@ -121,14 +135,14 @@ def commit_status(
     raise GitHubError(f"{where} keeps changing; run again")
 
 
-def merge(ctx: Context, state: PullState, benchmark: str, mlcube: str) -> bool:
+def merge(ctx: Context, state: PullState, req: Request) -> bool:
     """Merge the PR at the head that was verified; False when it was merged already."""
     if state.merged:
         return False
     try:
         merge_at(
             state,
-            f"Associate {mlcube} with {benchmark} (#{state.number})",
+            f"Associate {req.member} with {req.benchmark} (#{state.number})",
             f"Requested by {state.author}.",
         )
     except GitHubError as exc:
@@ -150,22 +164,25 @@ def merge(ctx: Context, state: PullState, benchmark: str, mlcube: str) -> bool:
 def approve(
     ctx: Context,
     state: PullState,
-    benchmark: str,
-    mlcube: str,
+    req: Request,
     approved_by: str,
-    pins: dict[str, Any],
+    pins: dict[str, Any] | None,
     attestation: dict[str, str] | None = None,
 ) -> list[str]:
-    """Merge, commit APPROVED with approved_by/approved_at and what was verified (the
-    request, its head, the pins of the cubes that ran, and where the verify run's result
-    statement is, when it stated one), drop the pending label."""
+    """Merge, commit APPROVED with approved_by/approved_at and, for an mlcube's association
+    (`pins`: the registry re-ran it), what was verified (the request, its head, the pins of
+    the cubes that ran, and where the verify run's result statement is, when it stated
+    one); drop the pending label. A dataset's association records no `verified`: the
+    registry cannot re-run on private data."""
     done = []
-    if merge(ctx, state, benchmark, mlcube):
+    if merge(ctx, state, req):
         done.append(f"merged #{state.number}")
-    verified = {"pr": state.number, "commit": state.head_sha, "mlcubes": pins}
-    if attestation is not None:
-        verified["attestation"] = attestation
-    sha = commit_status(ctx, benchmark, mlcube, approved_by, verified)
+    verified: dict[str, Any] | None = None
+    if pins is not None:
+        verified = {"pr": state.number, "commit": state.head_sha, "mlcubes": pins}
+        if attestation is not None:
+            verified["attestation"] = attestation
+    sha = commit_status(ctx, req, state.number, approved_by, verified)
     if sha:
         done.append(f"committed status APPROVED ({sha[:12]}) by {approved_by}")
     if remove_label(state, ctx.config.labels["pending"]):
@@ -179,9 +196,13 @@ def policy_approver(ctx: Context, state: PullState, req: Request) -> str | None:
     if config.policy == "allowlist":
         if state.author.lower() in {u.lower() for u in config.allowlist}:
             return "policy:allowlist"
-    elif config.policy == "same-owner" and req.benchmark and req.mlcube:
+    elif config.policy == "same-owner" and req.benchmark and req.member:
         bench = ctx.base.benchmark(req.benchmark)
-        cube = ctx.base.mlcube(req.mlcube)
-        if str(bench.get("owner", "")).lower() == str(cube.get("owner", "")).lower():
+        member = (
+            ctx.base.find_dataset(req.member)
+            if req.kind == "dataset-association"
+            else ctx.base.mlcube(req.member)
+        )
+        if member and str(bench.get("owner", "")).lower() == str(member.get("owner", "")).lower():
             return "policy:same-owner"
     return None

@@ -21,6 +21,21 @@ from medperf_action.text import md, md_code, md_table, one_line
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 SCHEMA = "verify-report.schema.json"
+#: The first line of a data owner's request's report (its ids as Markdown code): what the
+#: registry checked is the owner's statement, never re-run on the private data.
+DATA_REQUESTS = {
+    "dataset": "Registration of dataset {dataset}, head {sha}.",
+    "dataset-association": (
+        "Dataset association request: dataset {dataset} with benchmark {benchmark}, head "
+        "{sha}. The compatibility run is the data owner's own: the registry checks that it "
+        "is consistent with the registry, and cannot re-run it on private data."
+    ),
+    "result": (
+        "Result of model {mlcube} on dataset {dataset} for benchmark {benchmark}, head {sha}. "
+        "The metrics are the data owner's release: the registry checks where they come "
+        "from, and cannot re-run them on private data."
+    ),
+}
 #: report.json is a few kB; an artifact larger than this is refused unread.
 MAX_REPORT_BYTES = 1 << 20
 
@@ -96,6 +111,15 @@ def render_markdown(
         )
     elif doc["kind"] == "submission":
         lines.append(f"Submission of mlcube {md_code(doc.get('mlcube'))}, head {md_code(sha)}.")
+    elif doc["kind"] in DATA_REQUESTS:
+        lines.append(
+            DATA_REQUESTS[doc["kind"]].format(
+                dataset=md_code(doc.get("dataset")),
+                benchmark=md_code(doc.get("benchmark")),
+                mlcube=md_code(doc.get("mlcube")),
+                sha=md_code(sha),
+            )
+        )
     else:
         lines.append(f"Not a request medperf-action verifies (head {md_code(sha)}).")
     checks = [

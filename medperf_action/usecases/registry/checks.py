@@ -46,6 +46,9 @@ SCHEMA_KINDS = {
     "association": "association",
     "benchmark": "benchmark",
     "registry": "registry",
+    "dataset": "dataset",
+    "dataset-association": "dataset-association",
+    "result": "result",
 }
 
 
@@ -144,8 +147,21 @@ def summary_problems(entry: dict[str, Any], benchmark_id: str, mlcube_id: str) -
     return problems
 
 
-def _entry_problems(entry: dict[str, Any], author: str, b: str, m: str) -> list[str]:
-    """What the request's own file says wrong: status, initiator, result, summary."""
+@dataclass(frozen=True)
+class Asked:
+    """A request as its rules see it: the default branch, what the PR asks for, its file
+    at the PR's head, who opened it, and the registry's open requests (listed when asked)."""
+
+    base: Registry
+    req: Request
+    entry: dict[str, Any]
+    author: str
+    number: int
+    open_requests: Callable[[], list[RequestPull]]
+
+
+def pending_problems(entry: dict[str, Any], author: str) -> list[str]:
+    """A pair request's own file: PENDING, and initiated by whoever opened the PR."""
     problems = []
     if entry.get("status") != "PENDING":
         problems.append(f"status is {entry.get('status')!r}; a request is PENDING")
@@ -153,6 +169,25 @@ def _entry_problems(entry: dict[str, Any], author: str, b: str, m: str) -> list[
         problems.append(
             f"initiated_by is {entry.get('initiated_by')!r}, but the PR was opened by {author}"
         )
+    return problems
+
+
+def others_open(asked: Asked, member: str, owner: str | None) -> list[str]:
+    """Another open request for the pair (benchmark, `member`), when there is one. Only
+    the requests that count for the pair (its owner's) block it: anybody else's PR carrying
+    the pair's marker does not."""
+    req = asked.req
+    assert req.benchmark is not None
+    pairs = pair_requests(asked.open_requests(), req.benchmark, member, owner, req.kind)
+    others = [r.number for r in pairs if r.number != asked.number]
+    if not others:
+        return []
+    return ["another request for this pair is open: " + ", ".join(f"#{n}" for n in others)]
+
+
+def _entry_problems(entry: dict[str, Any], author: str, b: str, m: str) -> list[str]:
+    """What the request's own file says wrong: status, initiator, result, summary."""
+    problems = pending_problems(entry, author)
     if (entry.get("result") or {}).get("passed") is not True:
         problems.append("the reported test did not pass (result.passed is not true)")
     return problems + summary_problems(entry, b, m)
@@ -197,27 +232,14 @@ def _registered_problems(
     return problems, runnable, owner
 
 
-def check_association(
-    base: Registry,
-    req: Request,
-    entry: dict[str, Any],
-    author: str,
-    open_requests: Callable[[], list[RequestPull]],
-    number: int,
-) -> tuple[Check, bool]:
+def check_association(asked: Asked) -> tuple[Check, bool]:
     """The registry's rules for a request; also whether the pair can be re-run."""
+    req, author = asked.req, asked.author
     assert req.benchmark is not None and req.mlcube is not None
     b, m = req.benchmark, req.mlcube
-    problems = _entry_problems(entry, author, b, m)
-    registered, runnable, owner = _registered_problems(base, author, b, m)
-    problems += registered
-    # Only the requests that count for the pair (the owner's) block it: anybody else's PR
-    # carrying the pair's marker does not.
-    others = [r.number for r in pair_requests(open_requests(), b, m, owner) if r.number != number]
-    if others:
-        problems.append(
-            "another request for this pair is open: " + ", ".join(f"#{n}" for n in others)
-        )
+    problems = _entry_problems(asked.entry, author, b, m)
+    registered, runnable, owner = _registered_problems(asked.base, author, b, m)
+    problems += registered + others_open(asked, m, owner)
     if problems:
         return Check("rules", False, "; ".join(problems)), runnable
     detail = (

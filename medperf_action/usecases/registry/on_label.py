@@ -6,7 +6,7 @@ they are asked (each a small function, listed in `WHO_RULES` and `STATE_RULES`):
 
 | code | refused when |
 |---|---|
-| not-a-request | the PR is not one association request |
+| not-a-request | the PR is not one association request (an mlcube's or a dataset's) |
 | not-committee | the labeller is not on the committee (registry.yaml users or teams) |
 | self | the labeller opened the request |
 | rejected | an approval of a request that was rejected (reopened, relabelled) |
@@ -15,6 +15,7 @@ they are asked (each a small function, listed in `WHO_RULES` and `STATE_RULES`):
 | closed | a closed request is labelled |
 | exists | the default branch holds the pair already |
 | unverified | an approval, but the PR's head is not verified, or its re-run's cubes changed |
+|  | (a dataset's association: it no longer passes the checks on the default branch) |
 
 A decision carried out already (a re-run of the same event) only finishes what is left.
 """
@@ -37,13 +38,14 @@ from medperf_action.adapters.github.pulls import (
     remove_label,
     team_member,
 )
-from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.layout import PAIR_KINDS, VERIFY_MARKER
 from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import GitHubError, UsageError
 from medperf_action.settings import run_id, team_token
 from medperf_action.usecases.registry.approval import approve, current_pins
 from medperf_action.usecases.registry.context import Context, check_repo_name, open_context
+from medperf_action.usecases.registry.data_checks import check_again
 from medperf_action.usecases.registry.decisions import (
     BINDING,
     attestation_of,
@@ -89,10 +91,17 @@ Rule = Callable[[Decision], "str | None"]
 
 def _not_a_request(d: Decision) -> str | None:
     req = d.request
-    if req.kind != "association" or not req.allowed or not req.benchmark or not req.mlcube:
+    if req.kind not in PAIR_KINDS or not req.allowed or not req.benchmark or not req.member:
+        merged = (
+            " A dataset's registration or a result is merged by a committee member once it "
+            "is verified."
+            if req.kind in ("dataset", "result")
+            else ""
+        )
         return (
             "Only an association request (a PR that adds exactly one "
-            "associations/BENCHMARK/MLCUBE.yaml) is decided by label."
+            "associations/BENCHMARK/MLCUBE.yaml or dataset-associations/BENCHMARK/DATASET.yaml)"
+            f" is decided by label.{merged}"
         )
     return None
 
@@ -216,9 +225,9 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     for code, rule in WHO_RULES:
         if (why := rule(d)) is not None:
             return _refuse(d, code, why)
-    assert req.benchmark is not None and req.mlcube is not None
+    assert req.benchmark is not None and req.member is not None
     if state.merged or d.approving:
-        current = ctx.base.association(req.benchmark, req.mlcube)
+        current = ctx.base.pair(req.kind, req.benchmark, req.member)
         d.status = current.get("status") if current else None
     finished = _already_done(d)
     if finished is not None:
@@ -232,10 +241,9 @@ def on_label(event: dict[str, Any], token: str | None) -> Handled:
     why = _unverified(d, d.found)
     if why is not None:
         return _refuse(d, "unverified", why, d.found)
-    assert d.pins is not None
-    actions = approve(ctx, state, req.benchmark, req.mlcube, sender, d.pins, d.attestation)
+    actions = approve(ctx, state, req, sender, d.pins, d.attestation)
     return Handled(
-        "approved", f"#{number}: {req.mlcube} approved for {req.benchmark} by {sender}", actions
+        "approved", f"#{number}: {req.member} approved for {req.benchmark} by {sender}", actions
     )
 
 
@@ -274,6 +282,10 @@ def _unverified(d: Decision, found: list[IssueComment]) -> str | None:
             f"The verification was for {match.group(1)[:12]}, but the head is now "
             f"{state.head_sha[:12]}: it must be verified again."
         )
+    if d.request.kind == "dataset-association":
+        # the registry re-ran nothing: its verification is those checks, and the dataset
+        # or the benchmark may have changed since (a merged update)
+        return check_again(d.ctx, d.state, d.request)
     now, why = current_pins(d.ctx, d.request)
     if now is None:
         return why

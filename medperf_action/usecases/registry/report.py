@@ -31,7 +31,7 @@ from medperf_action.adapters.github.pulls import (
     remove_label,
     upsert_comment,
 )
-from medperf_action.domain.registry.layout import VERIFY_MARKER
+from medperf_action.domain.registry.layout import PAIR_KINDS, VERIFY_MARKER
 from medperf_action.domain.registry.pins import digest
 from medperf_action.domain.registry.requests import Request, analyse
 from medperf_action.errors import ReportInvalid, UsageError
@@ -40,6 +40,7 @@ from medperf_action.usecases.provenance import read_statement
 from medperf_action.usecases.registry.approval import approve, bound_pins, policy_approver
 from medperf_action.usecases.registry.artifact import load_report, render_markdown
 from medperf_action.usecases.registry.context import Context
+from medperf_action.usecases.registry.data_checks import DATA_RULES, check_again
 from medperf_action.usecases.registry.decisions import RUN_URL, binding_line, rejected_by
 
 
@@ -89,11 +90,8 @@ def _verdict(doc: dict[str, Any], req: Request, conclusion: str) -> tuple[bool, 
     notes = []
     passed = bool(doc["passed"]) and all(c["passed"] for c in doc["checks"])
     passed = passed and all(r["passed"] for r in doc["metrics"]) and req.kind != "other"
-    if not req.allowed or (req.kind, req.benchmark, req.mlcube) != (
-        doc["kind"],
-        doc["benchmark"],
-        doc["mlcube"],
-    ):
+    described = (doc["kind"], doc.get("benchmark"), doc.get("mlcube"), doc.get("dataset"))
+    if not req.allowed or (req.kind, *req.ids) != described:
         passed = False
         why = (
             md("; ".join(req.problems))
@@ -150,11 +148,9 @@ def report(
         )
     # What can be checked without running anything is checked again here.
     req = analyse(changed_files(ctx.repo, state), state.base_ref, ctx.default_branch)
-    passed, notes = _verdict(doc, req, conclusion)
-    pins, attestation = None, None
-    if passed and req.kind == "association":
-        passed, pins, attestation = _bound(ctx, req, (folder, doc, event), notes)
-    approver = policy_approver(ctx, state, req) if passed and req.kind == "association" else None
+    passed, notes, pins, attestation = _judged(ctx, state, req, (folder, doc, event), conclusion)
+    decided = req.kind in PAIR_KINDS  # by a committee member's label, or the policy
+    approver = policy_approver(ctx, state, req) if passed and decided else None
     if approver and rejected_by(comments(state), ctx.identity()):
         approver = None  # a rejected request is never approved, by a policy neither
     if approver:
@@ -166,22 +162,37 @@ def report(
     if passed and attestation is not None:
         result.statement_sha256 = attestation["statement_sha256"]
     result.actions += _post(ctx, state, dict(doc, passed=passed), notes, (pins, attestation))
-    if (
-        req.kind == "association"
-        and not approver
-        and add_label(state, ctx.config.labels["pending"])
-    ):
+    if decided and not approver and add_label(state, ctx.config.labels["pending"]):
         # A requester without triage access cannot label their own request: the registry
         # marks it pending here, where listings and the committee look for it.
         result.actions.append(f"added {ctx.config.labels['pending']}")
-    if approver and req.benchmark and req.mlcube:
+    if approver:
         add_label(state, ctx.config.labels["approved"])
-        assert pins is not None
-        result.actions += approve(
-            ctx, state, req.benchmark, req.mlcube, approver, pins, attestation
-        )
+        assert pins is not None or req.kind != "association"
+        result.actions += approve(ctx, state, req, approver, pins, attestation)
     result.message = f"#{pr}: verification {'passed' if passed else 'failed'}"
     return result
+
+
+def _judged(
+    ctx: Context,
+    state: PullState,
+    req: Request,
+    verified: tuple[Path, dict[str, Any], dict[str, Any] | None],
+    conclusion: str,
+) -> tuple[bool, list[str], dict[str, Any] | None, dict[str, str] | None]:
+    """(passed, the notes why not, the pins and the result statement it is bound to)."""
+    passed, notes = _verdict(verified[1], req, conclusion)
+    pins, attestation = None, None
+    if passed and req.kind == "association":
+        passed, pins, attestation = _bound(ctx, req, verified, notes)
+    elif passed and req.kind in DATA_RULES:
+        # Nothing ran: the rules are the verification, so the registry checks them again
+        # itself rather than trust the artifact.
+        why = check_again(ctx, state, req)
+        passed = why is None
+        notes += [] if why is None else ["❌ **Checked again by the registry:** " + md(why)]
+    return passed, notes, pins, attestation
 
 
 def _bound(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from medperf_action import __version__
@@ -38,6 +39,7 @@ from medperf_action.usecases.compat_test.options import Options, UntrustedLimits
 from medperf_action.usecases.provenance import verify_statement
 from medperf_action.usecases.registries import list_requests, snapshot_of
 from medperf_action.usecases.registry.checks import (
+    Asked,
     Check,
     check_assets,
     check_association,
@@ -45,6 +47,7 @@ from medperf_action.usecases.registry.checks import (
     check_submission,
     in_general_terms,
 )
+from medperf_action.usecases.registry.data_checks import DATA_RULES, check_data_request
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Verification:
             "kind": req.kind,
             "benchmark": req.benchmark,
             "mlcube": req.mlcube,
+            "dataset": req.dataset,
             "checks": [c.as_dict() for c in self.checks],
             "metrics": self.rows,
             **({"pins": self.pins} if self.pins else {}),
@@ -184,22 +188,40 @@ def verify(
     entry = data.get(req.path)
     if entry is None:
         return result
-    if req.kind == "submission":
+    asked = Asked(base, req, entry, state.author, pr, partial(list_requests, repo, default, "open"))
+    if req.kind in DATA_RULES:  # the data owner's statements: checked, never re-run
+        result.checks.append(check_data_request(asked))
+    elif req.kind == "submission":
         result.checks.append(check_submission(base, req, entry, state.author))
         result.checks.extend(check_assets(entry, result.config, log))
-        return result
-    rules, runnable = check_association(
-        base, req, entry, state.author, lambda: list_requests(repo, default, "open"), pr
-    )
-    result.checks.append(rules)
+    else:
+        rules, runnable = check_association(asked)
+        result.checks.append(rules)
+        _association(result, (base, head, entry), runnable, (token, log, progress))
+    return result
+
+
+def _association(
+    result: Verification,
+    read: tuple[Registry, RepoFiles, dict[str, Any]],
+    runnable: bool,
+    run: tuple[str, Log, Progress | None],
+) -> None:
+    """An association request's re-run, when its rules allow one: its metrics, the pins of
+    the cubes it ran and its result statement go into `result`."""
+    (base, head, entry), req = read, result.request
     if not runnable or not req.allowed:
-        why = rules.detail if not runnable else "the PR changes files a request may not change"
+        why = (
+            result.checks[-1].detail
+            if not runnable
+            else "the PR changes files a request may not change"
+        )
         result.checks.append(Check("rerun", False, "not run: " + why))
-        return result
+        return
+    token, log, progress = run
     checks, result.rows, outcome = _rerun(base, req, entry, result.config, token, log, progress)
     result.checks.extend(checks)
     if all(c.passed for c in checks):
         assert req.benchmark is not None and req.mlcube is not None
         result.pins = pins_for(base, req.benchmark, req.mlcube)
     result.statement = _statement(result, head, outcome) if outcome is not None else None
-    return result

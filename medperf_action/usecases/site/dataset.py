@@ -23,7 +23,7 @@ from medperf_action.adapters.github.client import whoami
 from medperf_action.adapters.github.proposals import Proposal, Proposed, propose
 from medperf_action.adapters.github.pulls import list_pulls
 from medperf_action.domain.registry.layout import (
-    dataset_association_branch,
+    dataset_associate_branch,
     dataset_association_marker,
     dataset_association_path,
     dataset_branch,
@@ -139,7 +139,7 @@ def register(site: Site) -> tuple[Proposed, dict[str, Any]]:
     repo = require_github(site.registry)
     prepared = site.store.prepared(site.dataset_id)
     owner = whoami(repo)
-    current = site.registry.dataset(site.dataset_id)
+    current = site.registry.find_dataset(site.dataset_id)
     if current is not None and current["owner"] != owner:
         raise RequestRefused(
             f"dataset id {site.dataset_id!r} belongs to {current['owner']} in "
@@ -195,7 +195,7 @@ def approved_benchmarks(site: Site) -> list[str]:
 
 def _registered_here(site: Site, prepared: Prepared, login: str) -> dict[str, Any]:
     """The dataset's registry entry: there, the login's, and of the data prepared here."""
-    entry = site.registry.dataset(site.dataset_id)
+    entry = site.registry.find_dataset(site.dataset_id)
     if entry is None:
         raise RequestRefused(
             f"dataset {site.dataset_id} is not in {site.registry.description} yet: run "
@@ -254,7 +254,7 @@ def associate(site: Site, benchmark_id: str) -> tuple[Proposed, dict[str, Any], 
         f"run is the data owner's statement). Its metrics:\n\n{metrics}\n"
     )
     proposal = Proposal(
-        branch=dataset_association_branch(benchmark_id, site.dataset_id),
+        branch=dataset_associate_branch(benchmark_id, site.dataset_id),
         path=dataset_association_path(benchmark_id, site.dataset_id),
         content=dump_yaml(record),
         title=f"Associate dataset {site.dataset_id} with {benchmark_id}",

@@ -51,7 +51,7 @@ def approved_models(registry: Registry, benchmark_id: str) -> list[str]:
 def _checked_dataset(site: Site, benchmark_id: str, prepared: Prepared) -> dict[str, Any]:
     """The dataset's entry, when the prepared data is the registered one and its
     association with the benchmark is approved (MedPerf's rule before a benchmark run)."""
-    entry = site.registry.dataset(site.dataset_id)
+    entry = site.registry.find_dataset(site.dataset_id)
     if entry is None:
         raise RequestRefused(f"dataset {site.dataset_id} is not registered in the registry yet")
     if entry["prepared"]["data_sha256"] != prepared.data_sha256:
@@ -219,7 +219,7 @@ def _refuse_unless_releasable(registry: Registry, record: dict[str, Any], login:
         raise RequestRefused(
             f"the result is {record['submitted_by']}'s (the dataset's owner), not {login}'s"
         )
-    entry = registry.dataset(dataset)
+    entry = registry.find_dataset(dataset)
     if entry is None or entry["owner"] != login:
         raise RequestRefused(f"dataset {dataset} is not registered as {login}'s")
     if entry["prepared"]["data_sha256"] != record["data_sha256"]:
