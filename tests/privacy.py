@@ -1,7 +1,9 @@
 """What a site's private data is made of, and where it must never appear.
 
-`private_tokens` gives a raw dataset's case ids and its distinctive feature values (as the
-CSV writes them); `server_texts` everything the GitHub test server holds (every blob of
+`private_tokens` gives a raw dataset's case ids and its feature values, each next to its
+neighbour as the CSV writes them (`17.99,10.38`): WDBC's values have at most four
+significant digits, so one alone cannot be told from a timing such as 1.268 s, while a
+model that prints its input prints them together; `server_texts` everything the GitHub test server holds (every blob of
 every repository, commit messages, issue and PR titles and bodies, comments, labels,
 releases and their assets); `leaks` where a token appears in some text, as a whole token
 (not inside a longer number), so a metric such as 0.91184 does not match a value 0.1184.
@@ -10,30 +12,22 @@ releases and their assets); `leaks` where a token appears in some text, as a who
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-#: A feature value is distinctive when it has at least this many significant digits: a
-#: value such as 1.0 or 25.0 says nothing about a case and appears everywhere.
-MIN_SIGNIFICANT_DIGITS = 4
-
-
-def _significant(value: str) -> int:
-    digits = re.sub(r"[^0-9]", "", value.split("e")[0]).lstrip("0")
-    return len(digits.rstrip("0")) if "." in value else len(digits)
-
 
 def private_tokens(site: Path) -> set[str]:
-    """The case ids and the distinctive feature values of a raw site dataset
-    (`data/features.csv`, `labels/labels.csv`)."""
+    """The case ids of a raw site dataset (`data/features.csv`), and each pair of
+    neighbouring feature values as written there."""
     tokens: set[str] = set()
     with (site / "data" / "features.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))[1:]
     for row in rows:
         tokens.add(row[0])
-        tokens.update(v for v in row[1:] if _significant(v) >= MIN_SIGNIFICANT_DIGITS)
+        tokens.update(f"{a},{b}" for a, b in itertools.pairwise(row[1:]))
     return tokens
 
 

@@ -88,13 +88,12 @@ def stage(tmp_path_factory: pytest.TempPathFactory, docker_client, oci_registry:
                 docker_client.images.remove(IMAGE)
 
 
-@pytest.fixture
-def world(github_server, monkeypatch, stage, tmp_path_factory, tmp_path):
-    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path_factory.getbasetemp() / "site-cache"))
-    w = build_world(github_server, monkeypatch, stage, tmp_path)
-    gh = github_server
+def site_world(gh, monkeypatch, stage, tmp_path: Path, models: tuple[str, ...], sites=()):
+    """The published world (registry_world), with the model and `models` (published as
+    alice's) APPROVED for the benchmark, and each site's user with a fork of the registry."""
+    w = build_world(gh, monkeypatch, stage, tmp_path)
     files = {association_path_of(MODEL): association_file(BENCH, MODEL, "APPROVED", "alice", 1)}
-    for cube_id in (LEAKY, FAILING):
+    for cube_id in models:
         assets = tmp_path / f"{cube_id}-assets"
         shutil.copytree(stage.packaged[cube_id], assets)
         url, published = publish("alice/wdbc-centroid", cube_id, assets, token=w.tokens["alice"])
@@ -105,9 +104,16 @@ def world(github_server, monkeypatch, stage, tmp_path_factory, tmp_path):
             BENCH, cube_id, "APPROVED", "alice", 1
         )
     gh.commit(REG, files)
-    w.tokens["site-a"] = gh.add_user("site-a")
-    gh.fork(REG, "site-a")
+    for site in sites:
+        w.tokens[site] = gh.add_user(site)
+        gh.fork(REG, site)
     return w
+
+
+@pytest.fixture
+def world(github_server, monkeypatch, stage, tmp_path_factory, tmp_path):
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path_factory.getbasetemp() / "site-cache"))
+    return site_world(github_server, monkeypatch, stage, tmp_path, (LEAKY, FAILING), ["site-a"])
 
 
 def association_path_of(mlcube_id: str) -> str:
