@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 scripts/setup-docker.sh
 scripts/setup-registry.sh
+scripts/setup-chromium.sh
 if ! command -v npm >/dev/null 2>&1; then
   # npm fetches the pinned @octokit/openapi package the GitHub contract tests check against.
   echo "test: apt-get install nodejs npm"

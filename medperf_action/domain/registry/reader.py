@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medperf_action.domain.registry.config import RegistryConfig
-from medperf_action.domain.registry.layout import association_path, benchmark_path, mlcube_path
+from medperf_action.domain.registry.layout import (
+    SLUG,
+    association_path,
+    benchmark_path,
+    dataset_path,
+    mlcube_path,
+    result_path,
+)
 from medperf_action.domain.validation import validate_file
 from medperf_action.domain.yamldoc import load_text, read_text
 from medperf_action.errors import RegistryInvalid, YamlError
@@ -95,6 +102,34 @@ class Registry:
         rel = mlcube_path(mlcube_id)
         text = self.source.read(rel)
         return None if text is None else self._read(rel, "mlcube-entry", text)
+
+    def find_dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        """`datasets/<id>.yaml` (validated), or None when the dataset is not registered."""
+        rel = dataset_path(dataset_id)
+        text = self.source.read(rel)
+        return None if text is None else self._read(rel, "dataset", text)
+
+    def result_ids(self) -> list[tuple[str, str, str]]:
+        """(benchmark, model, dataset) of every `results/B/M/D.yaml`, sorted; names that
+        are not ids are left out (`registry verify` never lets one in)."""
+        found = []
+        for bench in filter(SLUG.match, self.source.list_dir("results")):
+            for model in filter(SLUG.match, self.source.list_dir(f"results/{bench}")):
+                datasets = self._ids(f"results/{bench}/{model}")
+                found += [(bench, model, d) for d in datasets if SLUG.match(d)]
+        return sorted(found)
+
+    def result(self, benchmark_id: str, model_id: str, dataset_id: str) -> dict[str, Any]:
+        """`results/B/M/D.yaml`, validated, and about the pair and dataset its place names."""
+        rel = result_path(benchmark_id, model_id, dataset_id)
+        data = self._read(rel, "result")
+        said = (data["benchmark"], data["model"], data["dataset"])
+        if said != (benchmark_id, model_id, dataset_id):
+            raise RegistryInvalid(
+                f"{self.description}/{rel}: it says benchmark {said[0]}, model {said[1]}, "
+                f"dataset {said[2]}, not what its place says"
+            )
+        return data
 
     def has_benchmark(self, benchmark_id: str) -> bool:
         return self.source.read(benchmark_path(benchmark_id)) is not None
