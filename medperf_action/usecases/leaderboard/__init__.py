@@ -66,7 +66,9 @@ def origin_of(registry: Registry) -> Origin:
     if isinstance(source, GitHubSnapshot):
         url = str(source.repo.html_url).rstrip("/")
         web = url.rsplit("/", 2)[0] if url.startswith(("https://", "http://")) else None
-        return Origin(f"{source.repo.full_name}@{source.commit}", source.commit, url, web or "")
+        return Origin(
+            f"{source.repo.full_name} at commit {source.commit}", source.commit, url, web or ""
+        )
     return Origin("a local registry", None, None)
 
 

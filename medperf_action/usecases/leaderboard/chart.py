@@ -20,7 +20,7 @@ from medperf_action.text import shorten
 #: Okabe and Ito's colour-blind-safe palette, for the datasets' markers.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442")
 BAR = "#3B6EA5"
-SLOT, LEFT, TOP, PLOT_H, BOTTOM, LEGEND_W = 84, 72, 56, 260, 120, 230
+SLOT, LEFT, TOP, PLOT_H, BOTTOM, LEGEND_W, MIN_W = 96, 72, 56, 260, 120, 270, 720
 Scale = Callable[[float], float]
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
@@ -77,7 +77,7 @@ def render_chart(board: Board) -> str:
     metric = board.first_metric
     pfx = f"chart-{board.benchmark}"
     n = max(len(board.rows), 1)
-    width, height = LEFT + n * SLOT + LEGEND_W, TOP + PLOT_H + BOTTOM
+    width, height = max(LEFT + n * SLOT + LEGEND_W, MIN_W), TOP + PLOT_H + BOTTOM
     title = f"{board.name}: {metric or 'no metric'}, weighted mean over datasets"
     desc = describe(board, metric) if metric else "No results with metrics yet."
     out = [
@@ -90,8 +90,8 @@ def render_chart(board: Board) -> str:
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{LEFT}" y="24" font-size="15" font-weight="bold">'
         f"{esc(shorten(board.name, 80))}</text>",
-        f'<text x="{LEFT}" y="42" fill="#444444">{esc(metric or "no metric")}: mean over '
-        "datasets weighted by number of cases (bars), per dataset (markers)</text>",
+        f'<text x="{LEFT}" y="42" fill="#444444">{esc(shorten(metric or "no metric", 40))}: '
+        "bars, the mean over datasets weighted by cases; dots, each dataset</text>",
     ]
     values = _values(board, metric) if metric else []
     if metric is None or not values:
@@ -142,8 +142,10 @@ def _bar(board: Board, row: Row, metric: str, x0: float, y: Scale) -> list[str]:
             f'height="{_f(max(base - top, 0.0))}" fill="{BAR}">'
             f"<title>{esc(row.name)}: {show_number(mean)}</title></rect>"
         )
+        inside = base - top >= 22
         out.append(
-            f'<text x="{_f(cx)}" y="{_f(top - 5)}" text-anchor="middle" font-size="11">'
+            f'<text x="{_f(cx)}" y="{_f(base - 7 if inside else top - 5)}" '
+            f'text-anchor="middle" font-size="11" fill="{"#ffffff" if inside else "#000000"}">'
             f"{show_number(mean)}</text>"
         )
     k = len(board.datasets)
