@@ -1,0 +1,68 @@
+"""The registry workflow's leaderboard and Pages jobs (.github/workflows/registry.yml) and
+the example registry's caller: least privilege, SHA-pinned official actions, no loop.
+actionlint, zizmor and check-jsonschema lint the same files (tests/test_workflow_lint.py).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PINNED = re.compile(r"^actions/[a-z-]+@[0-9a-f]{40}$")
+
+
+def jobs() -> dict:
+    workflow = yaml.safe_load((REPO / ".github/workflows/registry.yml").read_text())
+    assert workflow["permissions"] == {}
+    return workflow["jobs"]
+
+
+def test_the_leaderboard_job_may_only_write_contents() -> None:
+    job = jobs()["leaderboard"]
+    assert job["permissions"] == {"contents": "write"}
+    assert "push" in job["if"] and "workflow_dispatch" in job["if"]
+    assert "github.event.repository.default_branch" in job["if"]
+    steps = job["steps"]
+    render = next(s for s in steps if s.get("with", {}).get("command") == "registry")
+    args = shlex.split(render["with"]["args"])
+    assert args[0] == "leaderboard"
+    assert args[args.index("--output") + 1] == "registry/leaderboard"
+    commit = next(s for s in steps if "git push" in s.get("run", ""))
+    assert "git add -A leaderboard" in commit["run"]  # nothing else is committed
+    assert "git diff --cached --quiet" in commit["run"]  # an unchanged board: no commit
+    upload = next(s for s in steps if "upload-pages-artifact" in s.get("uses", ""))
+    assert PINNED.match(upload["uses"]) and upload["with"]["path"] == "_site"
+    for step in steps:
+        if "uses" in step and not step["uses"].startswith("./"):
+            assert PINNED.match(step["uses"]), step["uses"]
+
+
+def test_pages_runs_only_githubs_pinned_pages_actions() -> None:
+    job = jobs()["pages"]
+    assert job["needs"] == "leaderboard"
+    assert job["permissions"] == {"pages": "write", "id-token": "write"}
+    assert job["environment"]["name"] == "github-pages"
+    uses = [s.get("uses", "") for s in job["steps"]]
+    assert all(PINNED.match(u) for u in uses) and not any("run" in s for s in job["steps"])
+    assert [u.split("@")[0] for u in uses] == ["actions/configure-pages", "actions/deploy-pages"]
+    # only these two jobs of the leaderboard hold pages or write contents on a push
+    for name, other in jobs().items():
+        if name != "pages":
+            assert "pages" not in (other.get("permissions") or {}), name
+
+
+def test_the_example_caller_cannot_trigger_itself() -> None:
+    caller = yaml.safe_load(
+        (REPO / "examples/registry/.github/workflows/medperf-leaderboard.yml").read_text()
+    )
+    on = caller[True] if True in caller else caller["on"]  # YAML 1.1 reads `on` as true
+    paths = on["push"]["paths"]
+    assert "results/**" in paths
+    assert not any(p.startswith(("leaderboard", "*", "**")) for p in paths), paths
+    assert on["push"]["branches"] == ["main"] and "workflow_dispatch" in on
+    (job,) = caller["jobs"].values()
+    assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
