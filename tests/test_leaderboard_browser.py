@@ -80,8 +80,9 @@ document.getElementById("page").addEventListener("load", () => {
 
 @functools.cache
 def chromium() -> str:
-    """scripts/setup-chromium.sh installs Debian's chromium when missing (never a skip)."""
-    if shutil.which("chromium") is None:
+    """scripts/setup-chromium.sh installs Debian's chromium and tidy when either is
+    missing (never a skip)."""
+    if shutil.which("chromium") is None or shutil.which("tidy") is None:
         proc = subprocess.run(
             ["bash", "scripts/setup-chromium.sh"],
             cwd=REPO,
@@ -300,3 +301,27 @@ def test_the_screenshot_shows_the_bars(served, tmp_path: Path) -> None:
     # and outside the bars, at the same height, it is not
     gap_x = round(seen["bars"][0]["box"][0] - 8)
     assert not is_bar[round(seen["bars"][0]["box"][1] + 10), gap_x]
+
+
+#: HTML Tidy 5.6 knows SVG's elements but not all its attributes: these are SVG's own
+#: (presentation attributes, an id on <title> for aria-labelledby), nothing else is allowed.
+TIDY_SVG = re.compile(r'Warning: <(svg|title)> proprietary attribute "(font-family|font-size|id)"')
+
+
+def test_every_page_is_valid_html(served) -> None:
+    """HTML Tidy (Debian's tidy, an HTML5 checker): no error, and no warning but the
+    SVG attributes it does not know."""
+    chromium()  # the set-up installs tidy with it
+    _, web = served
+    pages = sorted((web / "site").glob("*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        proc = subprocess.run(
+            ["tidy", "-q", "-e", "--show-warnings", "yes", str(page)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode in (0, 1), proc.stderr  # 2: errors
+        problems = [line for line in proc.stderr.splitlines() if line and not TIDY_SVG.search(line)]
+        assert problems == [], (page.name, problems)

@@ -10,6 +10,11 @@ import shlex
 from pathlib import Path
 
 import yaml
+from click.testing import CliRunner
+from leaderboard_world import build_registry
+
+from medperf_action.cli import main
+from medperf_action.usecases.dispatch import action_argv
 
 REPO = Path(__file__).resolve().parents[1]
 PINNED = re.compile(r"^actions/[a-z-]+@[0-9a-f]{40}$")
@@ -66,3 +71,37 @@ def test_the_example_caller_cannot_trigger_itself() -> None:
     assert on["push"]["branches"] == ["main"] and "workflow_dispatch" in on
     (job,) = caller["jobs"].values()
     assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
+
+
+def test_the_render_step_runs_as_the_workflow_writes_it(
+    github_server, monkeypatch, tmp_path: Path
+) -> None:
+    """The action's inputs of the leaderboard job's render step, through the action's own
+    argv builder, against a registry on the GitHub test server: the Markdown lands in the
+    registry's checkout (registry/leaderboard) and the site in _site, stamped with the
+    pushed commit."""
+    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("MEDPERF_ACTION_GITHUB_PAUSES", "0")
+    monkeypatch.setenv("MEDPERF_ACTION_CACHE", str(tmp_path / "cache"))
+    github_server.add_user("committee")
+    source = build_registry(tmp_path / "source")
+    files = {str(p.relative_to(source)): p.read_text() for p in sorted(source.rglob("*.yaml"))}
+    repo = github_server.create_repo("committee/registry", files)
+    sha = repo.refs["refs/heads/main"]
+    monkeypatch.setenv("GITHUB_TOKEN", github_server.add_user("github-actions"))
+    step = next(
+        s for s in jobs()["leaderboard"]["steps"] if s.get("with", {}).get("command") == "registry"
+    )
+    args = step["with"]["args"]
+    args = args.replace("${{ github.repository }}", "committee/registry")
+    args = args.replace("${{ github.sha }}", sha)
+    assert "${{" not in args
+    argv = action_argv({"command": "registry", "args": args})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "registry").mkdir()  # the checkout
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    board = tmp_path / "registry" / "leaderboard"
+    assert sorted(p.name for p in board.glob("*.md")) == ["README.md", "bc-one.md", "bc-two.md"]
+    assert f"committee/registry at commit {sha}." in (board / "README.md").read_text()
+    assert (tmp_path / "_site" / "bc-one.html").is_file()
