@@ -5,8 +5,10 @@ actionlint, zizmor and check-jsonschema lint the same files (tests/test_workflow
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -15,6 +17,7 @@ from leaderboard_world import build_registry
 
 from medperf_action.cli import main
 from medperf_action.usecases.dispatch import action_argv
+from medperf_action.usecases.leaderboard import leaderboard
 
 REPO = Path(__file__).resolve().parents[1]
 PINNED = re.compile(r"^actions/[a-z-]+@[0-9a-f]{40}$")
@@ -105,3 +108,57 @@ def test_the_render_step_runs_as_the_workflow_writes_it(
     assert sorted(p.name for p in board.glob("*.md")) == ["README.md", "bc-one.md", "bc-two.md"]
     assert f"committee/registry at commit {sha}." in (board / "README.md").read_text()
     assert (tmp_path / "_site" / "bc-one.html").is_file()
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_the_commit_step_commits_only_a_changed_leaderboard(tmp_path: Path) -> None:
+    """The job's commit script, run by bash in a clone of a bare repository: the first run
+    commits leaderboard/ alone, on top of a push made meanwhile; a second run with nothing
+    changed commits nothing."""
+    step = next(s for s in jobs()["leaderboard"]["steps"] if "git push" in s.get("run", ""))
+    assert step["working-directory"] == "registry"
+    env = {**os.environ, **{k: str(v) for k, v in step["env"].items()}}
+    env.update(BRANCH="main", GITHUB_SHA="f" * 40, HOME=str(tmp_path))
+    env.pop("GIT_DIR", None)
+    origin, clone, other = tmp_path / "origin.git", tmp_path / "registry", tmp_path / "other"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    build_registry(clone)
+    git(clone, "init", "-q", "-b", "main")
+    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "registry")
+    git(clone, "remote", "add", "origin", str(origin))
+    git(clone, "push", "-q", "origin", "main")
+    # someone pushes a result while the job runs
+    git(tmp_path, "clone", "-q", str(origin), str(other))
+    (other / "results" / "note.txt").write_text("a later push")
+    git(other, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    git(other, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "later")
+    git(other, "push", "-q", "origin", "main")
+
+    leaderboard(clone, clone / "leaderboard")
+
+    def run_step() -> None:
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=clone,  # the step's working-directory: the registry's checkout
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    run_step()
+    log = git(origin, "log", "--format=%s|%an", "main").splitlines()
+    assert log == ["Leaderboard for ffffffffffff|github-actions[bot]", "later|t", "registry|t"]
+    changed = git(origin, "show", "--name-only", "--format=", "main").splitlines()
+    assert changed and all(p.startswith("leaderboard/") for p in changed)
+    assert "[skip ci]" in git(origin, "log", "-1", "--format=%B", "main")
+    run_step()  # nothing changed: no commit
+    assert len(git(origin, "log", "--format=%s", "main").splitlines()) == 3
