@@ -24,6 +24,7 @@ from medperf_action.domain.leaderboard import build_board, show_number, weighted
 from medperf_action.domain.registry.reader import LocalSource, Registry
 from medperf_action.errors import RegistryInvalid, UsageError
 from medperf_action.usecases.leaderboard import MARKER, leaderboard, read_boards
+from medperf_action.usecases.leaderboard.chart import nice_scale, render_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -332,3 +333,46 @@ def test_a_github_registry_links_each_result_file_at_its_commit(
     assert links[0][0].endswith(
         f"/committee/registry/blob/{sha}/results/bc-one/model-centroid/site-a.yaml"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The chart's edges
+
+
+def test_the_axis_holds_zero_and_every_value() -> None:
+    assert nice_scale(0.6, 0.97) == (0.0, 1.0, 0.2)
+    low, high, step = nice_scale(-0.3, 0.5)
+    assert (round(low, 9), round(high, 9), round(step, 9)) == (-0.4, 0.6, 0.2)
+    assert nice_scale(5.0, 5.0)[:2] == (0.0, 5.0)
+    assert nice_scale(0.0, 0.0) == (0.0, 1.0, 0.2)
+
+
+def test_a_negative_mean_is_a_bar_below_the_zero_line() -> None:
+    bench = {"id": "b", "name": "B", "metrics": ["delta"]}
+    results = [
+        {
+            "model": m,
+            "dataset": "d",
+            "num_cases": 3,
+            "metrics": {"delta": v},
+            "model_cube": {"image_id": "x"},
+        }
+        for m, v in [("up", 0.5), ("down", -0.25)]
+    ]
+    root = ET.fromstring(render_chart(build_board(bench, results, {}, {})))
+    bars = {b.get("data-model"): b for b in root.iter(f"{SVG}rect") if b.get("class") == "bar"}
+    up, down = bars["up"], bars["down"]
+    zero = float(up.get("y")) + float(up.get("height"))
+    assert abs(float(down.get("y")) - zero) < 0.01  # it starts at the zero line, going down
+    assert abs(float(up.get("height")) / float(down.get("height")) - 2) < 0.01
+
+
+def test_a_benchmark_without_results_gets_a_page_that_says_so(registry: Path, tmp_path) -> None:
+    for path in (registry / "results" / "bc-two").rglob("*.yaml"):
+        path.unlink()
+    written = leaderboard(registry, tmp_path / "lb", tmp_path / "site")
+    assert "No results yet." in written.files["bc-two.md"]
+    assert "No numeric results yet." in written.files["bc-two.svg"]
+    ET.fromstring(written.files["bc-two.svg"])
+    assert "No results yet." in (tmp_path / "site" / "bc-two.html").read_text()
+    assert "| 0 | 0 | 0 |" in written.files["README.md"]
