@@ -65,10 +65,10 @@ def origin_of(registry: Registry) -> Origin:
     source = registry.source
     if isinstance(source, GitHubSnapshot):
         url = str(source.repo.html_url).rstrip("/")
-        web = url.rsplit("/", 2)[0] if url.startswith(("https://", "http://")) else None
-        return Origin(
-            f"{source.repo.full_name} at commit {source.commit}", source.commit, url, web or ""
-        )
+        shown = f"{source.repo.full_name} at commit {source.commit}"
+        if not url.startswith(("https://", "http://")):  # links only to a web page
+            return Origin(shown, source.commit, None)
+        return Origin(shown, source.commit, url, url.rsplit("/", 2)[0])
     return Origin("a local registry", None, None)
 
 
