@@ -1,6 +1,7 @@
-"""The registry workflow's leaderboard and Pages jobs (.github/workflows/registry.yml) and
-the example registry's caller: least privilege, SHA-pinned official actions, no loop.
-actionlint, zizmor and check-jsonschema lint the same files (tests/test_workflow_lint.py).
+"""The registry's leaderboard workflow (.github/workflows/leaderboard.yml: the leaderboard
+and Pages jobs) and the example registry's caller: least privilege, SHA-pinned official
+actions, no loop; the render step and the commit script run for real. actionlint, zizmor
+and check-jsonschema lint the same files (tests/test_workflow_lint.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ PINNED = re.compile(r"^actions/[a-z-]+@[0-9a-f]{40}$")
 
 
 def jobs() -> dict:
-    workflow = yaml.safe_load((REPO / ".github/workflows/registry.yml").read_text())
+    workflow = yaml.safe_load((REPO / ".github/workflows/leaderboard.yml").read_text())
     assert workflow["permissions"] == {}
     return workflow["jobs"]
+
+
+LEVEL = {"none": 0, "read": 1, "write": 2}
 
 
 def test_the_leaderboard_job_may_only_write_contents() -> None:
@@ -73,7 +77,24 @@ def test_the_example_caller_cannot_trigger_itself() -> None:
     assert not any(p.startswith(("leaderboard", "*", "**")) for p in paths), paths
     assert on["push"]["branches"] == ["main"] and "workflow_dispatch" in on
     (job,) = caller["jobs"].values()
+    assert job["uses"].split("@")[0].endswith("/.github/workflows/leaderboard.yml")
     assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
+
+
+def test_the_caller_grants_what_every_called_job_asks_and_no_more() -> None:
+    """GitHub refuses to start a run whose caller grants a called workflow's job less than
+    the job asks for, whether that job would run or not (actions/runner#4151): the
+    caller's grant is the union of the jobs' own, exactly."""
+    caller = yaml.safe_load(
+        (REPO / "examples/registry/.github/workflows/medperf-leaderboard.yml").read_text()
+    )
+    (job,) = caller["jobs"].values()
+    union: dict[str, str] = {}
+    for called in jobs().values():
+        for scope, level in called["permissions"].items():
+            if LEVEL[level] > LEVEL[union.get(scope, "none")]:
+                union[scope] = level
+    assert job["permissions"] == union
 
 
 def test_the_render_step_runs_as_the_workflow_writes_it(

@@ -280,9 +280,7 @@ def test_a_registry_attests_only_a_passed_verification_in_its_privileged_report_
         for name, job in workflow["jobs"].items()
         if (job.get("permissions") or {}).get("id-token") == "write"
     }
-    # never the job that runs the request's cubes; `pages` runs GitHub's Pages actions only
-    # (tests/test_leaderboard_workflow.py)
-    assert holders == {"report", "pages"}
+    assert holders == {"report"}  # never the job that runs the request's cubes
     (attest,) = [
         s for s in workflow["jobs"]["report"]["steps"] if "attest" in str(s.get("uses", ""))
     ]
