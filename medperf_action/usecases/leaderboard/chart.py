@@ -77,7 +77,8 @@ def render_chart(board: Board) -> str:
     metric = board.first_metric
     pfx = f"chart-{board.benchmark}"
     n = max(len(board.rows), 1)
-    width, height = max(LEFT + n * SLOT + LEGEND_W, MIN_W), TOP + PLOT_H + BOTTOM
+    width = max(LEFT + n * SLOT + LEGEND_W, MIN_W)
+    height = max(TOP + PLOT_H + BOTTOM, TOP + 40 + 20 * len(board.datasets))  # the legend
     title = f"{board.name}: {metric or 'no metric'}, weighted mean over datasets"
     desc = describe(board, metric) if metric else "No results with metrics yet."
     out = [
@@ -163,7 +164,7 @@ def _bar(board: Board, row: Row, metric: str, x0: float, y: Scale) -> list[str]:
     label_y = TOP + PLOT_H + 14
     out.append(
         f'<text x="{_f(cx)}" y="{label_y}" text-anchor="end" '
-        f'transform="rotate(-35 {_f(cx)} {label_y})">{esc(shorten(row.name, 24))}</text>'
+        f'transform="rotate(-35 {_f(cx)} {label_y})">{esc(shorten(row.name, 20))}</text>'
     )
     return [*out, "</g>"]
 
