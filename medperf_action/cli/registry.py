@@ -18,6 +18,7 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli.output import err, out
 from medperf_action.settings import github_token
+from medperf_action.usecases.leaderboard import leaderboard
 from medperf_action.usecases.provenance import STATEMENT_FILE, keep_statement
 from medperf_action.usecases.registry.artifact import write_report
 from medperf_action.usecases.registry.context import check_repo_name, open_context
@@ -151,3 +152,41 @@ def on_label_command(event_path: Path, token: str | None) -> None:
         out(f"  {action}")
     ci.set_output("outcome", result.outcome)
     ci.add_summary(f"medperf-action registry on-label: {result.outcome}: {result.message}")
+
+
+@registry.command("leaderboard")
+@click.option(
+    "--registry",
+    "location",
+    default=".",
+    show_default=True,
+    help="The registry: a local checkout, or OWNER/REPO[@REF] on GitHub.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=True, file_okay=False),
+    default=Path("leaderboard"),
+    show_default=True,
+    help="Where to write README.md (the index), and BENCHMARK.md and BENCHMARK.svg per "
+    "benchmark. The folder is replaced as a whole.",
+)
+@click.option(
+    "--site",
+    type=click.Path(path_type=Path, dir_okay=True, file_okay=False),
+    help="Also write the static site for GitHub Pages here (index.html, BENCHMARK.html).",
+)
+@click.option("--token", help="GitHub token for a GitHub registry (default: $GITHUB_TOKEN).")
+def leaderboard_command(location: str, output: Path, site: Path | None, token: str | None) -> None:
+    """Render the leaderboard from the registry's results/.
+
+    One table per benchmark: a row per model, and for each metric (the benchmark's
+    `metrics`, else all) a column per dataset and the mean over the datasets weighted by
+    their number of cases; rows by the first metric's weighted mean, highest first. Each
+    benchmark also gets an SVG chart. The same registry always gives the same bytes.
+
+    Exit codes: 0 written, 1 a registry file is invalid, 2 usage error, 4 GitHub failed.
+    """
+    written = leaderboard(location, output, site, token, log=err)
+    index = written.files["README.md"]
+    out(index.rstrip("\n"))
+    ci.add_summary(index)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from medperf_action.domain.registry.config import RegistryConfig
 from medperf_action.domain.registry.layout import (
+    SLUG,
     association_path,
     benchmark_path,
     dataset_association_path,
@@ -118,6 +119,23 @@ class Registry:
         """`mlcubes/<id>.yaml` (validated), or None when the mlcube is not registered."""
         return self._find(mlcube_path(mlcube_id), "mlcube-entry")
 
+    def result_ids(self, benchmark_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(benchmark, model, dataset) of every `results/B/M/D.yaml` (of one benchmark,
+        when given), sorted; names that are not ids are left out (`registry verify` never
+        lets one in)."""
+        found = []
+        benchmarks = [benchmark_id] if benchmark_id else self.source.list_dir("results")
+        for bench in filter(SLUG.match, benchmarks):
+            for model in filter(SLUG.match, self.source.list_dir(f"results/{bench}")):
+                datasets = self._ids(f"results/{bench}/{model}")
+                found += [(bench, model, d) for d in datasets if SLUG.match(d)]
+        return sorted(found)
+
+    def result(self, benchmark_id: str, model_id: str, dataset_id: str) -> dict[str, Any] | None:
+        """`results/B/M/D.yaml`, validated (its ids are those of its place); None when
+        there is none."""
+        return self._find(result_path(benchmark_id, model_id, dataset_id), "result")
+
     def has_benchmark(self, benchmark_id: str) -> bool:
         return self.source.read(benchmark_path(benchmark_id)) is not None
 
@@ -138,22 +156,9 @@ class Registry:
     def mlcube_ids(self) -> list[str]:
         return self._ids("mlcubes")
 
-    def result(self, benchmark_id: str, model_id: str, dataset_id: str) -> dict[str, Any] | None:
-        return self._find(result_path(benchmark_id, model_id, dataset_id), "result")
-
     def associated_models(self, benchmark_id: str) -> list[str]:
         """The mlcubes that have an association file with the benchmark (any status)."""
         return self._ids(f"associations/{benchmark_id}")
-
-    def result_keys(self, benchmark_id: str | None = None) -> list[tuple[str, str, str]]:
-        """(benchmark, model, dataset) of every file under `results/`."""
-        benchmarks = [benchmark_id] if benchmark_id else self.source.list_dir("results")
-        return [
-            (bench, model, dataset)
-            for bench in benchmarks
-            for model in self.source.list_dir(f"results/{bench}")
-            for dataset in self._ids(f"results/{bench}/{model}")
-        ]
 
     def resolve(self, rel: str) -> Path:
         """A path written in a registry file, relative to a local registry's root."""

@@ -82,7 +82,7 @@ def plan(site: Site, benchmark_id: str, *, everything: bool = False) -> Planned:
     entry = _checked_dataset(site, benchmark_id, prepared)
     benchmark = site.registry.benchmark(benchmark_id)
     with_result = {
-        model for _b, model, ds in site.registry.result_keys(benchmark_id) if ds == site.dataset_id
+        model for _b, model, ds in site.registry.result_ids(benchmark_id) if ds == site.dataset_id
     }
     approved = approved_models(site.registry, benchmark_id)
     todo = models_to_run(
@@ -245,7 +245,7 @@ def registry_results(
     """The registry's result files, filtered."""
     return [
         found
-        for b, m, d in registry.result_keys(benchmark)
+        for b, m, d in registry.result_ids(benchmark)
         if (model is None or m == model) and (dataset is None or d == dataset)
         if (found := registry.result(b, m, d)) is not None
     ]
