@@ -25,12 +25,14 @@ import pytest
 import webhook_events
 import yaml
 from actions_runner import ActionResult, run_action
+from click.testing import CliRunner
 from privacy import leaks, private_tokens, server_texts
 from registry_world import BENCH, EXAMPLES, MODEL, REG, add_label, on_label, report, verify
 from sklearn import metrics as skm
 from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 from test_site import LEAKY, site_world, stage  # noqa: F401
 
+from medperf_action.cli import main
 from medperf_action.domain.registry.layout import (
     dataset_association_marker,
     dataset_association_path,
@@ -233,6 +235,28 @@ def test_two_sites_evaluate_the_approved_models_on_private_data(
             assert released["metrics"] == pytest.approx(expected, rel=1e-9, abs=1e-12), model
             assert released["submitted_by"] == site.login
             assert released["num_cases"] == (150 if site.login == "site-a" else 200)
+
+    # The committee's leaderboard: a row per model, each metric's mean over the two sites
+    # weighted by their numbers of cases, as computed here.
+    out, pages = tmp_path / "leaderboard", tmp_path / "pages"
+    result = CliRunner().invoke(
+        main,
+        ["registry", "leaderboard", "--registry", REG, "--output", str(out), "--site", str(pages)],
+        env={"GITHUB_TOKEN": world.tokens["reader"]},
+    )
+    assert result.exit_code == 0, result.output
+    board = (out / f"{BENCH}.md").read_text()
+    rows = [line for line in board.splitlines() if line.startswith("| ")]
+    for model in MODELS:
+        assert len([r for r in rows if model in r]) == 1, model
+    svg = (out / f"{BENCH}.svg").read_text()
+    assert svg.count("<rect") >= len(MODELS) and (pages / "index.html").is_file()
+    sizes = {site.login: 150 if site.login == "site-a" else 200 for site in sites}
+    for model in MODELS:
+        auc = sum(
+            independent_metrics(site.data, model)["auc"] * sizes[site.login] for site in sites
+        ) / sum(sizes.values())
+        assert f"{auc:.4f}" in board, (model, auc)
 
     # Nothing of either site's data left it, though one model printed all of it.
     tokens = set().union(*(private_tokens(site.data) for site in sites))
