@@ -81,22 +81,6 @@ def test_the_example_caller_cannot_trigger_itself() -> None:
     assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
 
 
-def test_the_caller_grants_what_every_called_job_asks_and_no_more() -> None:
-    """GitHub refuses to start a run whose caller grants a called workflow's job less than
-    the job asks for, whether that job would run or not (actions/runner#4151): the
-    caller's grant is the union of the jobs' own, exactly."""
-    caller = yaml.safe_load(
-        (REPO / "examples/registry/.github/workflows/medperf-leaderboard.yml").read_text()
-    )
-    (job,) = caller["jobs"].values()
-    union: dict[str, str] = {}
-    for called in jobs().values():
-        for scope, level in called["permissions"].items():
-            if LEVEL[level] > LEVEL[union.get(scope, "none")]:
-                union[scope] = level
-    assert job["permissions"] == union
-
-
 def test_the_render_step_runs_as_the_workflow_writes_it(
     github_server, monkeypatch, tmp_path: Path
 ) -> None:

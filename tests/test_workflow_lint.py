@@ -288,3 +288,53 @@ def test_a_registry_attests_only_a_passed_verification_in_its_privileged_report_
     assert attest["if"] == "steps.report.outputs.statement-sha256 != ''"
     digest = "sha256:${{ steps.report.outputs.statement-sha256 }}"
     assert attest["with"]["subject-digest"] == digest
+
+
+LEVEL = {"none": 0, "read": 1, "write": 2}
+
+
+def _callers() -> list[tuple[Path, str, dict]]:
+    """(caller file, job name, job) of every example job that calls one of our reusable
+    workflows."""
+    found = []
+    for path in workflow_files():
+        if REPO / "examples" not in path.parents:
+            continue
+        for name, job in (yaml.safe_load(path.read_text()).get("jobs") or {}).items():
+            if "/.github/workflows/" in str(job.get("uses", "")):
+                found.append((path, name, job))
+    return found
+
+
+def test_every_job_of_a_reusable_workflow_declares_its_permissions() -> None:
+    """A caller's grant is only a ceiling: each job's token holds what the job declares."""
+    for path in WORKFLOWS_DIR.glob("*.yml"):
+        flow = yaml.safe_load(path.read_text())
+        if "workflow_call" not in (flow.get(True) or flow.get("on") or {}):
+            continue
+        assert flow.get("permissions") == {}, path.name
+        for name, job in flow["jobs"].items():
+            assert isinstance(job.get("permissions"), dict), f"{path.name}: job {name}"
+
+
+def test_each_caller_grants_what_every_called_job_asks_and_no_more() -> None:
+    """GitHub refuses to start a run whose caller grants any job of the called workflow
+    less than the job asks for, whether that job would run or not ("The nested job ... is
+    requesting ..., but is only allowed ..."): a caller grants the union, exactly."""
+    callers = _callers()
+    assert {p.name for p, _, _ in callers} >= {
+        "medperf.yml",
+        "medperf-verify.yml",
+        "medperf-report.yml",
+        "medperf-label.yml",
+        "medperf-leaderboard.yml",
+        "medperf-site.yml",
+    }
+    for path, name, job in callers:
+        called = WORKFLOWS_DIR / job["uses"].split("@")[0].rsplit("/", 1)[-1]
+        union: dict[str, str] = {}
+        for called_job in yaml.safe_load(called.read_text())["jobs"].values():
+            for scope, level in called_job["permissions"].items():
+                if LEVEL[level] > LEVEL[union.get(scope, "none")]:
+                    union[scope] = level
+        assert job.get("permissions") == union, f"{path.name}: job {name} calls {called.name}"
