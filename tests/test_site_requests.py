@@ -177,8 +177,10 @@ def test_a_sealed_result_is_verified_holds_no_metric_and_opens_only_with_the_key
     code, out, err = site("result", "submit", RUN)
     assert code == 0 and out.startswith("unchanged: "), err
 
-    # Nothing the server holds (files of every commit, PR titles and bodies, comments,
-    # labels) has a metric's value, nor the tool's outputs.
+    # The registry's report comments on it. Then nothing the server holds (files of every
+    # commit, PR titles and bodies, comments, labels) has a metric's value, nor the tool's
+    # outputs.
+    assert report(w, pull.number)[0] == 0
     values = {str(v) for v in METRICS.values()}
     assert leaks(server_texts(w.gh.world), values) == []
     assert leaks([("outputs", site.outputs.read_text())], values) == []
