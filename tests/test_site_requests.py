@@ -377,3 +377,24 @@ def test_dataset_associate_refuses_an_approved_pair_naming_its_request(
     site_b.prepared("site-b-wdbc", DATA_B)
     code, _, err = site_b("dataset", "associate", "--dataset", "site-b-wdbc", "--benchmark", BENCH)
     assert code == 5 and f"approved association with {BENCH} (PR #{number}," in err, err
+
+
+def test_a_registry_sealing_to_an_unusable_key_releases_nothing(
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = world
+    small = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    seal_results(
+        w,
+        small.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+    )
+    site = SiteCli(w, "site-a", monkeypatch)
+    site.benchmark_run(result_doc("cube-0000", run_id=RUN, metrics=METRICS))
+    pulls = len(w.gh.repo(REG).pulls())
+    code, out, err = site("result", "submit", RUN)
+    assert code == 1 and "seals results (results.sealed_to), but to no usable key" in err, err
+    assert "at least 3072" in err and "0.9173528" not in out + err
+    assert len(w.gh.repo(REG).pulls()) == pulls

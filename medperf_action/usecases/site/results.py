@@ -240,13 +240,20 @@ def sealed_for(folder: Path, record: dict[str, Any], public_pem: str) -> dict[st
     """The result `record` with its metrics sealed to `public_pem`, in their place: the
     seal made for this run before when it is to the same key, else a new one."""
     path = result_path(record["benchmark"], record["model"], record["dataset"])
+    try:
+        to = recipient(public_pem)
+    except SealingError as exc:
+        raise SealingError(
+            f"the registry's registry.yaml seals results (results.sealed_to), but to no "
+            f"usable key: {exc}; nothing was released (tell the committee)"
+        ) from None
     kept = folder / SEALED_FILE
     if kept.is_file():
         before = read_yaml(kept, "the run's sealed result")
         if (
             isinstance(before, dict)
             and same_release(before, record)
-            and (before.get("sealed") or {}).get("recipient") == recipient(public_pem)
+            and (before.get("sealed") or {}).get("recipient") == to
         ):
             return before
     sealed = seal(record["metrics"], public_pem, path)
