@@ -122,6 +122,17 @@ def github_token(token: str | None, env: str = "GITHUB_TOKEN") -> str:
     return value
 
 
+def password_from_env(option: str, variable: str | None) -> bytes | None:
+    """A password from the environment variable `variable` that `option` names (None: no
+    variable named); a UsageError when it is not set. Never prompted for."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise UsageError(f"{option} {variable}: ${variable} is not set")
+    return value.encode()
+
+
 def team_token() -> str | None:
     """The token that reads the committee's team memberships, when it is not the
     workflow's own (GITHUB_TOKEN cannot read an organisation's teams)."""

@@ -59,6 +59,16 @@ def recipient(public_pem: str) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def recipient_of(key: RSAPrivateKey) -> str:
+    """The recipient a private key opens: its public key's `recipient`."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
 def seal(metrics: dict[str, Any], public_pem: str, place: str) -> dict[str, str]:
     """`metrics` sealed to the key `public_pem`, bound to the result's `place`."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -19,8 +19,13 @@ import click
 from medperf_action.adapters import ci
 from medperf_action.cli import options
 from medperf_action.cli.output import err, out
-from medperf_action.errors import CubeFailed, RequestRefused
-from medperf_action.settings import DEFAULT_MEMORY, data_paths, registry_token
+from medperf_action.errors import CubeFailed, RequestRefused, UsageError
+from medperf_action.settings import (
+    DEFAULT_MEMORY,
+    data_paths,
+    password_from_env,
+    registry_token,
+)
 from medperf_action.text import table
 from medperf_action.usecases.compat_test.options import Options
 from medperf_action.usecases.registries import GitHubSnapshot, open_registry
@@ -303,11 +308,15 @@ def submit_command(
 
     The equivalent of `medperf result submit`: only the metrics, the hashes and versions
     of what ran, and the timings cross to GitHub, once the data owner has reviewed them.
+    When registry.yaml seals results (`results: {sealed_to: KEY}`), the metrics cross
+    sealed to the committee's key: only its holder reads them (`result ls --key`).
     """
     opened = open_registry(
         site_defaults(config).registry(registry), registry_token(token), snapshot=True
     )
     proposed, record = results.submit(opened, Store.open(), run_id)
+    if "sealed" in record:
+        err(f"the metrics are sealed to the committee's key ({record['sealed']['recipient']})")
     if proposed is None:
         out(f"released already: {record['benchmark']}/{record['model']}/{record['dataset']}")
         return
@@ -325,6 +334,20 @@ def submit_command(
 @options.read_token
 @click.option("--config", type=click.Path(path_type=Path), help="The site's settings file.")
 @click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="PEM",
+    help="The committee's RSA private key (PEM): opens the results sealed to it (without "
+    "it, sealed metrics read `sealed`).",
+)
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="The environment variable that holds the --key file's password, if it is encrypted "
+    "(never prompted for, never printed).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def ls_command(
@@ -335,21 +358,36 @@ def ls_command(
     registry: str | None,
     token: str | None,
     config: Path | None,
+    key_path: Path | None,
+    password_env: str | None,
     fmt: str,
 ) -> None:
     """List the registry's results (and with --local, this site's runs).
 
-    The equivalent of `medperf result ls`.
+    The equivalent of `medperf result ls`. When registry.yaml seals results to the
+    committee's key, `--key` opens them for the holder of its private key (the
+    results-json output keeps them sealed, as the registry holds them).
     """
     opened = open_registry(
         site_defaults(config).registry(registry), registry_token(token), snapshot=True
     )
-    found = results.registry_results(opened, benchmark, mlcube_id, dataset_id)
+    found = as_held = results.registry_results(opened, benchmark, mlcube_id, dataset_id)
+    if key_path is not None:
+        password = password_from_env("--password-env", password_env)
+        try:
+            pem = key_path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--key {key_path}: cannot be read ({exc.strerror})") from None
+        found, notes = results.open_results(found, pem, password)
+        for note in notes:
+            err(note)
+    elif password_env is not None:
+        raise UsageError("--password-env is the password of a --key: give the key too")
+    ci.set_json_output("results-json", as_held)
     runs = []
     if local:
         released = {r["run_id"] for r in found}
         runs = results.local_runs(Store.open(), released, benchmark, mlcube_id, dataset_id)
-    ci.set_json_output("results-json", found)
     if fmt == "json":
         document: dict[str, Any] = {"registry": opened.description, "results": found}
         if local:

@@ -20,8 +20,9 @@ from medperf_action import __version__
 from medperf_action.adapters.files.atomic import write_json, write_text
 from medperf_action.adapters.files.hashing import sha256_tree
 from medperf_action.adapters.github.client import whoami
+from medperf_action.adapters.github.contents import default_branch
 from medperf_action.adapters.github.proposals import Proposal, Proposed, propose
-from medperf_action.adapters.github.pulls import list_pulls
+from medperf_action.adapters.github.pulls import add_labels, list_pulls
 from medperf_action.domain.registry.layout import (
     dataset_associate_branch,
     dataset_association_marker,
@@ -31,6 +32,7 @@ from medperf_action.domain.registry.layout import (
     dataset_path,
     dump_yaml,
 )
+from medperf_action.domain.registry.requests import PairState, pair_requests, pair_state
 from medperf_action.domain.registry.site_files import (
     compatibility,
     dataset_association,
@@ -41,9 +43,12 @@ from medperf_action.domain.registry.site_files import (
 from medperf_action.errors import RequestRefused, UsageError
 from medperf_action.text import md_table, now_iso
 from medperf_action.usecases.compat_test.steps import StepResult
-from medperf_action.usecases.registries import require_github
+from medperf_action.usecases.registries import list_requests, require_github
 from medperf_action.usecases.site.runs import Run, Site, score
 from medperf_action.usecases.site.store import Prepared, copy_into, read_yaml
+
+#: The kind of a dataset's association request (`layout.REQUEST_NAMES`).
+KIND = "dataset-association"
 
 
 @dataclass(frozen=True)
@@ -231,11 +236,7 @@ def associate(site: Site, benchmark_id: str) -> tuple[Proposed, dict[str, Any], 
             f"benchmark {benchmark_id} prepares data with {benchmark['data_preparator']}, "
             f"but {site.dataset_id} was prepared with {prepared.entry['data_preparator']}"
         )
-    current = site.registry.dataset_association(benchmark_id, site.dataset_id)
-    if current is not None and current["status"] == "APPROVED":
-        raise RequestRefused(
-            f"{site.dataset_id} already has an approved association with {benchmark_id}"
-        )
+    branch = request_branch(site, benchmark_id)
     reference = str(benchmark["reference_model"])
     run = Run(site, "associate", benchmark=benchmark_id, model=reference)
     with run.recorded():
@@ -254,7 +255,7 @@ def associate(site: Site, benchmark_id: str) -> tuple[Proposed, dict[str, Any], 
         f"run is the data owner's statement). Its metrics:\n\n{metrics}\n"
     )
     proposal = Proposal(
-        branch=dataset_associate_branch(benchmark_id, site.dataset_id),
+        branch=branch,
         path=dataset_association_path(benchmark_id, site.dataset_id),
         content=dump_yaml(record),
         title=f"Associate dataset {site.dataset_id} with {benchmark_id}",
@@ -263,3 +264,42 @@ def associate(site: Site, benchmark_id: str) -> tuple[Proposed, dict[str, Any], 
         labels=(site.registry.config().labels["pending"],),
     )
     return propose(repo, proposal), record, run.id
+
+
+def association_state(site: Site, benchmark_id: str) -> PairState:
+    """The pair's state, as `registry verify` sees it: APPROVED (its file on the default
+    branch, or a merged request), PENDING (an open request), REJECTED or NONE; only the
+    requests opened by the dataset's owner count (`requests.pair_state`)."""
+    repo = require_github(site.registry)
+    d = site.dataset_id
+    committed = site.registry.dataset_association(benchmark_id, d) is not None
+    owner = (site.registry.find_dataset(d) or {}).get("owner")
+    requests = pair_requests(
+        list_requests(repo, default_branch(repo)), benchmark_id, d, owner, KIND
+    )
+    return pair_state(requests, site.registry.config().labels["rejected"], committed)
+
+
+def request_branch(site: Site, benchmark_id: str) -> str:
+    """The branch of a new association request for the pair: attempt N after N-1
+    rejected (or withdrawn) ones; refused while one is open or once one was approved."""
+    d = site.dataset_id
+    pair = association_state(site, benchmark_id)
+    if pair.status == "APPROVED":
+        merged = next((r for r in pair.requests if r.merged), None)
+        where = f" (PR #{merged.number}, {merged.url})" if merged is not None else ""
+        raise RequestRefused(
+            f"{d} already has an approved association with {benchmark_id}{where}; an "
+            "approved pair is never requested again"
+        )
+    if pair.status == "PENDING" and pair.open is not None:
+        opened = pair.open
+        pending = site.registry.config().labels["pending"]
+        if not opened.has_label(pending):  # a request cut short before it was labelled
+            add_labels(opened.listing.pull, (pending,))
+        raise RequestRefused(
+            f"{d} already has a pending association request with {benchmark_id} (PR "
+            f"#{opened.number}, {opened.url}); a new request is allowed once it is rejected "
+            "(or withdrawn)"
+        )
+    return dataset_associate_branch(benchmark_id, d, pair.next_attempt(benchmark_id, d, KIND))

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from medperf_action import __version__
 from medperf_action.adapters.files.atomic import write_text
 from medperf_action.adapters.github.client import whoami
 from medperf_action.adapters.github.proposals import Proposal, Proposed, propose
+from medperf_action.adapters.sealing import private_key, recipient, recipient_of, seal, unseal
 from medperf_action.domain.registry.layout import (
     dump_yaml,
     result_branch,
@@ -30,7 +32,7 @@ from medperf_action.domain.registry.site_files import (
     models_to_run,
     result_record,
 )
-from medperf_action.errors import CubeFailed, RequestRefused, UsageError
+from medperf_action.errors import CubeFailed, RequestRefused, SealingError, UsageError
 from medperf_action.text import md_table, now_iso, table
 from medperf_action.usecases.registries import require_github
 from medperf_action.usecases.site.dataset import plain
@@ -172,7 +174,9 @@ def _metric_names(records: list[dict[str, Any]]) -> list[str]:
 
 def submit(registry: Registry, store: Store, run_id: str) -> tuple[Proposed | None, dict[str, Any]]:
     """Release the run `run_id`: propose its result file to the registry (None: it is
-    released already, merged on the registry's default branch)."""
+    released already, merged on the registry's default branch). When registry.yaml seals
+    results, the file holds the metrics sealed to the committee's key (`sealed_for`); the
+    run's own result.yaml, in the store, keeps them in the clear."""
     folder = store.run_folder(run_id)
     run = read_yaml(folder / "run.json", "the run's record")
     if run.get("kind") != "benchmark" or run.get("status") != "passed":
@@ -187,30 +191,87 @@ def submit(registry: Registry, store: Store, run_id: str) -> tuple[Proposed | No
     repo = require_github(registry)
     login = whoami(repo)
     _refuse_unless_releasable(registry, record, login)
+    sealed_to = registry.config().results_sealed_to
+    document = record if sealed_to is None else sealed_for(folder, record, sealed_to)
     released = registry.result(bench, model, dataset)
-    if released == record:
-        return None, record
+    if released is not None and same_release(released, document):
+        return None, document
     if released is not None:
         raise RequestRefused(
             f"{path} is released already (run {released['run_id']}); a released result is "
             "never replaced by a new run"
         )
-    rows = [[k, plain(v)] for k, v in record["metrics"].items()]
-    body = (
-        f"{result_marker(bench, model, dataset)}\nReleases the result of `{model}` on the "
-        f"dataset `{dataset}` for the benchmark `{bench}` (run `{run_id}`, "
-        f"{record['num_cases']} cases), reviewed and released by @{login}.\n\n"
-        f"{md_table(['metric', 'value'], rows)}\n"
-    )
     proposal = Proposal(
         branch=result_branch(bench, model, dataset),
         path=path,
-        content=dump_yaml(record),
+        content=dump_yaml(document),
         title=f"Result of {model} on {dataset} ({bench})",
-        body=body,
+        body=_submit_body(document, login),
         message=f"Release the result of {model} on {dataset} for {bench}",
     )
-    return propose(repo, proposal), record
+    return propose(repo, proposal), document
+
+
+def _submit_body(document: dict[str, Any], login: str) -> str:
+    """The results PR's body: the metrics, or when they are sealed, to whom (never them)."""
+    bench, model, dataset = document["benchmark"], document["model"], document["dataset"]
+    if "sealed" in document:
+        shown = (
+            "The metrics are sealed to the committee's key (registry.yaml `results.sealed_to`, "
+            f"key SHA-256 `{document['sealed']['recipient']}`): only the committee opens them "
+            "(`medperf-action result ls --key`)."
+        )
+    else:
+        rows = [[k, plain(v)] for k, v in document["metrics"].items()]
+        shown = md_table(["metric", "value"], rows)
+    return (
+        f"{result_marker(bench, model, dataset)}\nReleases the result of `{model}` on the "
+        f"dataset `{dataset}` for the benchmark `{bench}` (run `{document['run_id']}`, "
+        f"{document['num_cases']} cases), reviewed and released by @{login}.\n\n{shown}\n"
+    )
+
+
+#: In a run's folder: its result as released, metrics sealed (kept, so that submitting the
+#: run again proposes the same file, and recognises it once merged).
+SEALED_FILE = "result.sealed.yaml"
+
+
+def sealed_for(folder: Path, record: dict[str, Any], public_pem: str) -> dict[str, Any]:
+    """The result `record` with its metrics sealed to `public_pem`, in their place: the
+    seal made for this run before when it is to the same key, else a new one."""
+    path = result_path(record["benchmark"], record["model"], record["dataset"])
+    try:
+        to = recipient(public_pem)
+    except SealingError as exc:
+        raise SealingError(
+            f"the registry's registry.yaml seals results (results.sealed_to), but to no "
+            f"usable key: {exc}; nothing was released (tell the committee)"
+        ) from None
+    kept = folder / SEALED_FILE
+    if kept.is_file():
+        before = read_yaml(kept, "the run's sealed result")
+        if (
+            isinstance(before, dict)
+            and same_release(before, record)
+            and (before.get("sealed") or {}).get("recipient") == to
+        ):
+            return before
+    sealed = seal(record["metrics"], public_pem, path)
+    document = {
+        ("sealed" if k == "metrics" else k): (sealed if k == "metrics" else v)
+        for k, v in record.items()
+    }
+    check("result", path, document)
+    write_text(kept, dump_yaml(document))
+    return document
+
+
+def same_release(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two result files release the same run: equal but for the metrics, and the
+    same metrics when both hold them in the clear (a seal differs each time it is made)."""
+    rest = [{k: v for k, v in d.items() if k not in ("metrics", "sealed")} for d in (a, b)]
+    both_clear = "metrics" in a and "metrics" in b
+    return rest[0] == rest[1] and (not both_clear or a["metrics"] == b["metrics"])
 
 
 def _refuse_unless_releasable(registry: Registry, record: dict[str, Any], login: str) -> None:
@@ -272,11 +333,60 @@ def local_runs(
     return found
 
 
+def open_results(
+    results: list[dict[str, Any]], pem: bytes, password: bytes | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results with the metrics sealed to the private key `pem` opened (`metrics` in
+    place of `sealed`, and `sealed_to`: the key's SHA-256), and notes on those sealed to
+    another key (left sealed). A SealingError when the key opens none of the sealed
+    results, or a seal made for it does not open (altered, or moved from another result)."""
+    try:
+        key = private_key(pem, password)
+    except SealingError as exc:
+        encrypted = password is None and b"ENCRYPTED" in pem
+        hint = " (it is encrypted: give its password with --password-env VAR)" if encrypted else ""
+        raise SealingError(f"--key: {exc}{hint}") from None
+    mine = recipient_of(key)
+    sealed = [r for r in results if "sealed" in r]
+    recipients = sorted({str(r["sealed"].get("recipient")) for r in sealed})
+    if sealed and mine not in recipients:
+        raise SealingError(
+            f"this key opens none of the {len(sealed)} sealed results: they are sealed to the "
+            f"key with SHA-256 {', '.join(recipients)}, and this key's is {mine} (the "
+            "committee's private key, whose public key is registry.yaml's results.sealed_to, "
+            "opens them)"
+        )
+    opened, notes = [], []
+    for result in results:
+        seal_ = result.get("sealed")
+        if seal_ is None or seal_.get("recipient") != mine:
+            opened.append(result)
+            if seal_ is not None:
+                notes.append(f"{_place(result)}: sealed to another key, left sealed")
+            continue
+        metrics = unseal(seal_, key, _place(result))
+        opened.append(
+            {
+                **{
+                    ("metrics" if k == "sealed" else k): (metrics if k == "sealed" else v)
+                    for k, v in result.items()
+                },
+                "sealed_to": mine,
+            }
+        )
+    return opened, notes
+
+
+def _place(result: dict[str, Any]) -> str:
+    return result_path(result["benchmark"], result["model"], result["dataset"])
+
+
 def results_table(results: list[dict[str, Any]]) -> str:
-    names = _metric_names(results)
+    """The results as a table; a sealed result's metrics read `sealed`."""
+    names = _metric_names(results) or (["metrics"] if results else [])
     rows = [
         [r["benchmark"], r["model"], r["dataset"], str(r["num_cases"]), r["run_id"]]
-        + [plain(r["metrics"].get(n, "")) for n in names]
+        + ["sealed" if "sealed" in r else plain(r["metrics"].get(n, "")) for n in names]
         for r in results
     ]
     return table(["benchmark", "model", "dataset", "cases", "run id", *names], rows)
