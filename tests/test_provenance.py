@@ -154,6 +154,8 @@ def test_a_test_run_states_its_result_and_a_failed_run_none(
         image_id = docker_client.images.get(cube["image_id"]).id
         assert image_id == cube["image_id"]
         expected[f"mlcubes/{label}/image"] = image_id.removeprefix("sha256:")
+        if cube["digest"]:  # the engine knows a registry digest of it (a push gives one)
+            expected[f"mlcubes/{label}/image-digest"] = cube["digest"].split("@sha256:")[1]
     assert subjects == expected
 
     pred = doc["predicate"]
