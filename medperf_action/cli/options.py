@@ -132,6 +132,12 @@ def container_run(func: F) -> F:
         is_flag=True,
         help="Do not echo the containers' logs nor the image builds' output.",
     )(func)
+    return container_limits(func)
+
+
+def container_limits(func: F) -> F:
+    """--timeout, --memory and --gpus (a site's commands: no --quiet, a site never shows
+    a container's output)."""
     func = click.option(
         "--memory",
         default=DEFAULT_MEMORY,

@@ -21,7 +21,6 @@ from medperf_action.cli import options
 from medperf_action.cli.output import err, out
 from medperf_action.errors import CubeFailed, RequestRefused, UsageError
 from medperf_action.settings import (
-    DEFAULT_MEMORY,
     data_paths,
     password_from_env,
     registry_token,
@@ -61,28 +60,6 @@ def site_options(func: F) -> F:
         "--registry",
         metavar="PATH|OWNER/REPO[@REF]",
         help="The registry (default: $MEDPERF_REGISTRY, else .medperf-site.yml's).",
-    )(func)
-
-
-def containers(func: F) -> F:
-    """--timeout, --memory and --gpus. No --quiet: a site never shows a container's output."""
-    func = click.option("--gpus", is_flag=True, help="Give GPUs to the cubes that ask for them.")(
-        func
-    )
-    func = click.option(
-        "--memory",
-        default=DEFAULT_MEMORY,
-        show_default=True,
-        metavar="SIZE",
-        help="Memory limit of each task's container (e.g. 16g).",
-    )(func)
-    return click.option(
-        "--timeout",
-        "timeout_s",
-        type=click.FloatRange(min=1),
-        default=3600.0,
-        show_default=True,
-        help="Time limit per task, in seconds.",
     )(func)
 
 
@@ -142,7 +119,7 @@ def dataset() -> None:
 )
 @click.option("--name", help="The dataset's name (default: .medperf-site.yml's).")
 @site_options
-@containers
+@options.container_limits
 def prepare_command(
     benchmark_id: str | None,
     data_path: Path | None,
@@ -197,7 +174,7 @@ def register_command(
 @dataset.command("associate")
 @options.benchmark("The benchmark (default: .medperf-site.yml's).")
 @site_options
-@containers
+@options.container_limits
 def associate_command(
     benchmark_id: str | None,
     registry: str | None,
@@ -233,7 +210,7 @@ def associate_command(
 @options.benchmark("The benchmark (default: each one .medperf-site.yml names).")
 @click.option("--all", "everything", is_flag=True, help="Also the models that have a result.")
 @site_options
-@containers
+@options.container_limits
 def benchmark_run(
     benchmark_id: str | None,
     everything: bool,
