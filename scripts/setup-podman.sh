@@ -80,6 +80,32 @@ ensure_user() {
         chmod 0700 "$RUNTIME_DIR"
     fi
     HOME_DIR=$(getent passwd "$PODMAN_USER" | cut -d: -f6)
+    ensure_storage
+}
+
+# A new user's storage: overlay when the kernel mounts it in a user namespace (Linux 5.11+;
+# no FUSE needed), else podman's own choice. vfs copies a whole image for every container.
+ensure_storage() {
+    local conf="$HOME_DIR/.config/containers/storage.conf" try
+    if [ -e "$conf" ] || [ -d "$HOME_DIR/.local/share/containers/storage" ]; then
+        local driver
+        driver=$(as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null || true)
+        if [ "$driver" = "vfs" ]; then
+            say "note: $PODMAN_USER's storage driver is vfs (every container copies its" \
+                "image: slow); to switch, stop its service, run \`podman system reset\` as" \
+                "$PODMAN_USER and run this script again"
+        fi
+        return
+    fi
+    try=$(mktemp -d /var/tmp/medperf-podman-overlay.XXXXXX)
+    chown "$PODMAN_USER:" "$try"
+    if as_user podman --root "$try/root" --runroot "$try/run" --storage-driver overlay \
+        info >/dev/null 2>&1; then
+        say "$conf: driver overlay (native, in the user namespace)"
+        as_user mkdir -p "$(dirname "$conf")"
+        printf '[storage]\ndriver = "overlay"\n' | as_user tee "$conf" >/dev/null
+    fi
+    rm -rf "$try"
 }
 
 # podman as $PODMAN_USER, talking to its own service.
@@ -101,10 +127,11 @@ ensure_service() {
     touch "$PODMAN_LOG"
     # Detached (new session, no stdin, output to the log only) so that the caller's pipes
     # are never held open, and 9>&- so that the set-up lock is not inherited.
-    (cd / && nohup setsid runuser -u "$PODMAN_USER" -- env -i \
+    (cd / && exec nohup setsid runuser -u "$PODMAN_USER" -- env -i \
         PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$HOME_DIR" XDG_RUNTIME_DIR="$RUNTIME_DIR" \
         podman system service --time=0 "unix://$SOCKET" \
-        </dev/null >>"$PODMAN_LOG" 2>&1 9>&- &)
+        </dev/null >>"$PODMAN_LOG" 2>&1) 9>&- &
+    disown 2>/dev/null || true
     local deadline=$((SECONDS + PODMAN_WAIT_S))
     until [ -S "$SOCKET" ] && answers; do
         if [ "$SECONDS" -ge "$deadline" ]; then
