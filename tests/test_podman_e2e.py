@@ -26,7 +26,13 @@ import yaml
 from click.testing import CliRunner
 from conftest import OURS, REPO, SESSION
 
-from medperf_action.adapters.docker.userns import SANDBOX_UID, facts_from_libpod, to_host
+from medperf_action.adapters.docker import sandbox
+from medperf_action.adapters.docker.userns import (
+    SANDBOX_UID,
+    facts_from_libpod,
+    parse_probe,
+    to_host,
+)
 from medperf_action.cli import main
 
 pytestmark = pytest.mark.docker
@@ -171,3 +177,17 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
     assert (uid, gid, int(caps, 16), text) == (0, 0, 0, "private\n")
     assert (seen.stat().st_uid, seen.stat().st_gid) == (user.pw_uid, user.pw_gid)
     assert done.stdout.count("does not enforce") <= 1
+
+
+def test_the_probe_for_other_engines_reads_the_maps_podman_reports(
+    podman_host: str, podman: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rootless Docker does not report its maps: a probe container reads them. On Podman
+    both are at hand, and they agree."""
+    monkeypatch.setenv("DOCKER_HOST", podman_host)
+    probed = parse_probe(sandbox._probe("docker.io/library/python:3.11-slim"))
+    info = podman.api.get(f"{podman.api.base_url}/v4.0.0/libpod/info").json()
+    facts = facts_from_libpod(info)
+    assert probed == (facts.uid_map, facts.gid_map)
+    assert facts.uid_map[0][:2] == (0, pwd.getpwnam(PODMAN_USER).pw_uid)
+    assert podman.containers.list(all=True, filters=OURS) == []
