@@ -106,6 +106,7 @@ def test_docker_shows_rootless_and_userns_remap_in_its_security_options() -> Non
     )
     assert rootless.rootless and rootless.remapped and not rootless.uid_map
     assert not rootless.limits_enforced and rootless.name == "Docker 24.0.5"
+    assert rootless.why_not == "rootless, without cgroups"
     remap = facts_from_docker({"SecurityOptions": ["name=userns"], "CgroupDriver": "systemd"})
     assert remap.remapped and not remap.rootless and remap.limits_enforced
 

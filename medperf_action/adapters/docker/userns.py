@@ -154,7 +154,10 @@ def facts_from_docker(info: dict[str, Any]) -> EngineFacts:
     remapped = rootless or "name=userns" in options
     enforced = bool(info.get("MemoryLimit", True) and info.get("PidsLimit", True))
     enforced = enforced and info.get("CgroupDriver") != "none"
-    why = "" if enforced else ("rootless, without cgroups" if rootless else "no cgroup limits")
+    why = "without the memory and pids cgroup controllers"
+    if info.get("CgroupDriver") == "none":
+        why = "without cgroups"
+    why = "" if enforced else f"rootless, {why}" if rootless else why
     name = f"Docker {info.get('ServerVersion', '?')}"
     return EngineFacts(name, rootless, remapped, limits_enforced=enforced, why_not=why)
 
