@@ -123,6 +123,25 @@ def test_the_example_runs_on_rootless_podman(
     assert podman.containers.list(all=True, filters=OURS) == []
 
 
+def _site_packages() -> Path:
+    return next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+
+
+def _python_for(user: str) -> str:
+    """This suite's Python when `user` may run it (not when it lives in root's home, as a
+    pyenv's does), else Debian's."""
+    for python in (sys.executable, "/usr/bin/python3"):
+        ran = subprocess.run(
+            ["runuser", "-u", user, "--", python, "-c", "import docker"],
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(_site_packages())},
+            cwd="/",
+            capture_output=True,
+        )
+        if ran.returncode == 0:
+            return python
+    raise AssertionError(f"no Python that {user} may run imports the docker SDK")
+
+
 def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> None:
     """The data owner runs their own rootless engine: the container's user is uid 0 of its
     namespace, i.e. that unprivileged user on the host, with no capabilities; what it
@@ -155,7 +174,7 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
         run_task(spec, log=print)
         """
     )
-    site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    site = _site_packages()
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": user.pw_dir,
@@ -164,7 +183,7 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
         "PYTHONPATH": f"{REPO}:{site}",
     }
     done = subprocess.run(
-        ["runuser", "-u", PODMAN_USER, "--", "/usr/bin/python3", "-c", script],
+        ["runuser", "-u", PODMAN_USER, "--", _python_for(PODMAN_USER), "-c", script],
         env=env,
         cwd="/",
         capture_output=True,
