@@ -172,6 +172,8 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
             "podman-own-user", "probe", entrypoint=["python3"],
         )
         run_task(spec, log=print)
+        from medperf_action.adapters.docker.replay import replay_kwargs
+        print("replayed as", replay_kwargs(spec)["user"])
         """
     )
     site = _site_packages()
@@ -196,6 +198,7 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
     assert (uid, gid, int(caps, 16), text) == (0, 0, 0, "private\n")
     assert (seen.stat().st_uid, seen.stat().st_gid) == (user.pw_uid, user.pw_gid)
     assert done.stdout.count("does not enforce") <= 1
+    assert "replayed as 0:0" in done.stdout  # commands.sh names the user it ran as
 
 
 def test_the_probe_for_other_engines_reads_the_maps_podman_reports(

@@ -329,7 +329,7 @@ def run_task(
     overrides both. `log` gets the tool's own notes (a container that was not removed).
     """
     spec = _resolved(spec)
-    run_as = _run_as(spec, log)
+    run_as = engine_run_as(spec, log)
     if run_as.hand_over:
         check_readable_by_others((m for m in spec.mounts if m.read_only), run_as.owner[0])
     if run_as.engine_uid not in (None, os.getuid()):
@@ -388,10 +388,11 @@ def _handed_over(spec: SandboxSpec, run_as: RunAs) -> Iterator[None]:
                 chown_tree(out, os.getuid(), os.getgid())
 
 
-def _run_as(spec: SandboxSpec, log: Log) -> RunAs:
-    """Who the container runs as on this engine (`userns`); notes limits it ignores."""
+def engine_run_as(spec: SandboxSpec, log: Log = silent) -> RunAs:
+    """Who the container of `spec` runs as on this engine (`userns`); `log` gets the one
+    note on the limits the engine ignores (`silent` leaves it to the next caller)."""
     facts = userns.engine_facts(lambda: _probe(spec.image_id))
-    if note := userns.limits_note(facts):
+    if log is not silent and (note := userns.limits_note(facts)):
         log(note)
     return userns.run_as_for(facts, os.getuid(), os.getgid(), os.getgroups())
 
