@@ -13,11 +13,9 @@ import os
 import pwd
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -26,7 +24,8 @@ import yaml
 from click.testing import CliRunner
 from conftest import OURS, REPO, SESSION
 
-from medperf_action.adapters.docker import sandbox
+from medperf_action.adapters.docker import client, sandbox, userns
+from medperf_action.adapters.docker.replay import replay_kwargs
 from medperf_action.adapters.docker.userns import (
     SANDBOX_UID,
     facts_from_libpod,
@@ -34,6 +33,7 @@ from medperf_action.adapters.docker.userns import (
     to_host,
 )
 from medperf_action.cli import main
+from medperf_action.text import Log
 
 pytestmark = pytest.mark.docker
 
@@ -123,23 +123,37 @@ def test_the_example_runs_on_rootless_podman(
     assert podman.containers.list(all=True, filters=OURS) == []
 
 
-def _site_packages() -> Path:
-    return next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
-
-
-def _python_for(user: str) -> str:
-    """This suite's Python when `user` may run it (not when it lives in root's home, as a
-    pyenv's does), else Debian's."""
-    for python in (sys.executable, "/usr/bin/python3"):
-        ran = subprocess.run(
-            ["runuser", "-u", user, "--", python, "-c", "import docker"],
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(_site_packages())},
-            cwd="/",
-            capture_output=True,
-        )
-        if ran.returncode == 0:
-            return python
-    raise AssertionError(f"no Python that {user} may run imports the docker SDK")
+def _as_user(user: pwd.struct_passwd, host: str, action: Callable[[Log], None]) -> str:
+    """`action` in a forked child that is `user` and talks to `host`, as a fresh process
+    would (no engine client, facts or note of this one); what it logged. Forked, not a new
+    interpreter: it needs no file of this suite, which may sit in a home `user` cannot enter
+    (a runner's /home/runner is 0750)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status, lines = 1, []
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            os.environ.update(DOCKER_HOST=host, HOME=user.pw_dir)
+            client._clients.clear()  # the parent's connections are not the child's
+            userns._facts.clear()
+            userns._noted.clear()
+            action(lines.append)
+            status = 0
+        except BaseException as exc:
+            lines.append(f"failed: {exc!r}")
+        finally:
+            os.write(write_end, "\n".join(lines).encode())
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as handle:
+        logged = handle.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, logged
+    return logged
 
 
 def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> None:
@@ -162,43 +176,26 @@ def test_the_engines_own_user_runs_as_itself(podman_host: str, place: Path) -> N
         open("/out/seen.json", "w").write(json.dumps([os.getuid(), os.getgid(), caps, text]))
         """
     )
-    script = textwrap.dedent(
-        f"""
-        from pathlib import Path
-        from medperf_action.adapters.docker.sandbox import Mount, SandboxSpec, run_task
-        spec = SandboxSpec(
-            "docker.io/library/python:3.11-slim", ["-c", {task!r}],
-            [Mount(Path({str(inputs)!r}), "/in", True), Mount(Path({str(outputs)!r}), "/out", False)],
-            "podman-own-user", "probe", entrypoint=["python3"],
-        )
-        run_task(spec, log=print)
-        from medperf_action.adapters.docker.replay import replay_kwargs
-        print("replayed as", replay_kwargs(spec)["user"])
-        """
+    spec = sandbox.SandboxSpec(
+        "docker.io/library/python:3.11-slim",
+        ["-c", task],
+        [sandbox.Mount(inputs, "/in", True), sandbox.Mount(outputs, "/out", False)],
+        "podman-own-user",
+        "probe",
+        entrypoint=["python3"],
     )
-    site = _site_packages()
-    env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": user.pw_dir,
-        "DOCKER_HOST": podman_host,
-        "MEDPERF_ACTION_SESSION": SESSION,
-        "PYTHONPATH": f"{REPO}:{site}",
-    }
-    done = subprocess.run(
-        ["runuser", "-u", PODMAN_USER, "--", _python_for(PODMAN_USER), "-c", script],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+
+    def run(log: Log) -> None:
+        sandbox.run_task(spec, log=log)
+        log(f"replayed as {replay_kwargs(spec)['user']}")
+
+    logged = _as_user(user, podman_host, run)
     seen = outputs / "seen.json"
     uid, gid, caps, text = json.loads(seen.read_text())
     assert (uid, gid, int(caps, 16), text) == (0, 0, 0, "private\n")
     assert (seen.stat().st_uid, seen.stat().st_gid) == (user.pw_uid, user.pw_gid)
-    assert done.stdout.count("does not enforce") <= 1
-    assert "replayed as 0:0" in done.stdout  # commands.sh names the user it ran as
+    assert logged.count("does not enforce") <= 1
+    assert "replayed as 0:0" in logged  # commands.sh names the user it ran as
 
 
 def test_the_probe_for_other_engines_reads_the_maps_podman_reports(
