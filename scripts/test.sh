@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine (run as root): installs what the
 # tests need (Python venv + test extras, Docker Engine + the python:3.11-slim base image,
-# Debian's docker-registry, a rootless Podman service run by an unprivileged user),
+# Debian's docker-registry),
 # then runs ruff, the layering contract (import-linter), mypy and pytest. Extra arguments
 # go to pytest.
 set -euo pipefail
@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 scripts/setup-docker.sh
+scripts/setup-podman.sh # a rootless Podman service run by an unprivileged user
 scripts/setup-registry.sh
-scripts/setup-podman.sh
 if ! command -v npm >/dev/null 2>&1; then
   # npm fetches the pinned @octokit/openapi package the GitHub contract tests check against.
   echo "test: apt-get install nodejs npm"
