@@ -87,13 +87,14 @@ ensure_user() {
 # no FUSE needed), else podman's own choice. vfs copies a whole image for every container.
 ensure_storage() {
     local conf="$HOME_DIR/.config/containers/storage.conf" try
-    if [ -e "$conf" ] || [ -d "$HOME_DIR/.local/share/containers/storage" ]; then
+    local store="$HOME_DIR/.local/share/containers/storage"
+    if [ -e "$conf" ] || [ -n "$(ls -A "$store" 2>/dev/null)" ]; then
         local driver
         driver=$(as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null || true)
         if [ "$driver" = "vfs" ]; then
             say "note: $PODMAN_USER's storage driver is vfs (every container copies its" \
-                "image: slow); to switch, stop its service, run \`podman system reset\` as" \
-                "$PODMAN_USER and run this script again"
+                "image: slow); to switch, stop its service, run \`podman system reset -f\`" \
+                "as $PODMAN_USER, empty $store and run this script again"
         fi
         return
     fi
