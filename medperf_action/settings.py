@@ -15,6 +15,7 @@ Every layer may ask here; nothing here imports the rest of the package but `erro
 | `MEDPERF_TEAM_TOKEN` | a token that reads the committee's team memberships, for nothing else |
 | `MEDPERF_ACTION_DEBUG` | `1`: show the traceback of every error, not only of bugs |
 | `MEDPERF_ACTION_SESSION` | a label on every container started, to clean up only those |
+| `DOCKER_HOST` | the container engine, as for Docker; rootless Podman too: docs/podman.md |
 | `MEDPERF_ACTION_INSECURE_HOSTS` | hosts the registry's re-run may download from over http |
 | `ACTIONS_ID_TOKEN_REQUEST_URL`, `_TOKEN` | the job's OIDC token, for keyless signing |
 """

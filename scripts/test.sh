@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 scripts/setup-docker.sh
+scripts/setup-podman.sh # a rootless Podman service run by an unprivileged user
 scripts/setup-registry.sh
 scripts/setup-chromium.sh
 if ! command -v npm >/dev/null 2>&1; then

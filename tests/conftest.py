@@ -123,3 +123,27 @@ def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def podman_host(docker_client) -> Iterator[str]:
+    """`DOCKER_HOST` of a rootless Podman service run by an unprivileged user, with
+    python:3.11-slim: scripts/setup-podman.sh installs Debian's podman and starts it (never a
+    skip; quick when it is there). At the end none of this session's containers may be left
+    on it (others', on the same engine, are not touched)."""
+    import docker
+
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup-podman.sh")],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    host = done.stdout.strip().splitlines()[-1].split("DOCKER_HOST=", 1)[1]
+    yield host
+    client = docker.DockerClient(base_url=host)
+    leftover = remove_session_containers(client)
+    client.close()
+    assert not leftover, f"containers left behind on Podman: {leftover}"

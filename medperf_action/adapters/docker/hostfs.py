@@ -3,6 +3,8 @@
 When the caller is root, the container runs as the sandbox uid instead: its writable
 mounts are handed to that uid for the run and back afterwards (recursively, symlinks never
 followed), and its read-only mounts must be readable by "others", checked before the run.
+A rootless engine run by another user makes the mounts as that user: every directory on
+the way to them must be searchable by it, checked before the run too.
 """
 
 from __future__ import annotations
@@ -81,4 +83,24 @@ def check_readable_by_others(mounts: Iterable[HostMount], sandbox_uid: int) -> N
                     f"user {sandbox_uid} (mode {stat.S_IMODE(st.st_mode):04o}); containers never "
                     f"run as root: make it readable (chmod -R o+rX {m.host}) or run as a "
                     "non-root user"
+                )
+
+
+def check_reachable(mounts: Iterable[HostMount], engine_uid: int) -> None:
+    """A rootless engine mounts as its own (unprivileged) user: it must be able to reach
+    every mount, i.e. search every directory on the way."""
+    for m in mounts:
+        for parent in reversed(m.host.parents):
+            try:
+                st = parent.stat()
+            except OSError:
+                continue
+            searchable = stat.S_IXUSR if st.st_uid == engine_uid else stat.S_IXOTH
+            if not st.st_mode & searchable:
+                raise InvalidInput(
+                    f"{m.host} (mounted at {m.container}) cannot be reached by the rootless "
+                    f"container engine, which runs as uid {engine_uid}: {parent} is not "
+                    f"searchable by it (mode {stat.S_IMODE(st.st_mode):04o}); chmod o+x "
+                    f"{parent}, or keep the cache and outputs in a folder it can reach "
+                    "(MEDPERF_ACTION_CACHE, --output)"
                 )

@@ -14,7 +14,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from medperf_action.adapters.docker.sandbox import Mount, RunAs, SandboxSpec, container_kwargs
+from medperf_action.adapters.docker.sandbox import (
+    Mount,
+    RunAs,
+    SandboxSpec,
+    container_kwargs,
+    engine_run_as,
+)
+from medperf_action.errors import MedperfError
 
 #: Keys of `container_kwargs` that `docker run` does not need (or that `--rm` replaces).
 _SKIPPED = {"detach", "name", "command", "entrypoint"}
@@ -24,7 +31,11 @@ def replay_kwargs(spec: SandboxSpec) -> dict[str, Any]:
     """The sandbox's create arguments for `spec`, its mounts resolved, as JSON data."""
     resolved = [Mount(Path(os.path.abspath(m.host)), m.container, m.read_only) for m in spec.mounts]
     spec = dataclasses.replace(spec, mounts=resolved)
-    kwargs = container_kwargs(spec, RunAs.for_caller(), name="")
+    try:  # the user the engine will run it as (a rootless engine maps users)
+        run_as = engine_run_as(spec)
+    except MedperfError:  # the run itself says what is wrong with the engine
+        run_as = RunAs.for_caller()
+    kwargs = container_kwargs(spec, run_as, name="")
     kwargs.pop("name", None)
     kwargs["image"] = spec.image_id
     return kwargs

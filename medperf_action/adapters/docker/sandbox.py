@@ -14,7 +14,9 @@ task in it and raises `TaskFailed` unless it exits 0.
 When the caller is root, the container runs as `SANDBOX_UID`:`SANDBOX_GID` instead: the
 writable mounts are handed to that uid for the run and given back to the caller
 (recursively, symlinks never followed) afterwards, and the read-only mounts must be
-readable by "others" (checked before the run, with a clear error).
+readable by "others" (checked before the run, with a clear error). On a rootless engine
+(Podman, rootless Docker) the container's user is mapped to another host user: `userns`
+says which, and the hand-over goes to that host user.
 """
 
 from __future__ import annotations
@@ -33,9 +35,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from medperf_action.adapters.docker import hostfs, userns
 from medperf_action.adapters.docker.client import engine, sdk_errors, short
 from medperf_action.adapters.docker.hostfs import check_readable_by_others, chown_tree, log_file
 from medperf_action.adapters.docker.logs import LogPump
+from medperf_action.adapters.docker.userns import SANDBOX_GID as SANDBOX_GID
+from medperf_action.adapters.docker.userns import SANDBOX_UID as SANDBOX_UID
+from medperf_action.adapters.docker.userns import RunAs as RunAs
 from medperf_action.errors import CubeFailed, DockerError, InvalidInput, TaskFailed
 from medperf_action.settings import DEFAULT_LOG_LIMIT, DEFAULT_MEMORY, session
 from medperf_action.text import Log, silent
@@ -49,10 +55,6 @@ CUBE_LABEL = "org.medperf-action.cube"
 TASK_LABEL = "org.medperf-action.task"
 SESSION_LABEL = "org.medperf-action.session"
 """With $MEDPERF_ACTION_SESSION set, every container carries it under this label."""
-
-SANDBOX_UID = 10001
-"""The uid a container runs as when the caller is root (containers never run as root)."""
-SANDBOX_GID = 10001
 
 
 @dataclass(frozen=True)
@@ -91,25 +93,6 @@ class RunResult:
     duration_s: float
     log_path: Path | None
     log_tail: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """Who the container runs as, and whether outputs change hands around the run."""
-
-    uid: int
-    gid: int
-    group_add: tuple[str, ...] = ()
-    hand_over: bool = False  # the caller is root: outputs go to the sandbox uid and back
-
-    @classmethod
-    def for_caller(cls, uid: int | None = None, gid: int | None = None) -> RunAs:
-        uid = os.getuid() if uid is None else uid
-        gid = os.getgid() if gid is None else gid
-        if uid == 0:
-            return cls(SANDBOX_UID, SANDBOX_GID, (), True)
-        groups = tuple(str(g) for g in os.getgroups() if g not in (0, gid))
-        return cls(uid, gid, groups)
 
 
 def container_name(cube: str, task: str) -> str:
@@ -346,9 +329,11 @@ def run_task(
     overrides both. `log` gets the tool's own notes (a container that was not removed).
     """
     spec = _resolved(spec)
-    run_as = RunAs.for_caller()
+    run_as = engine_run_as(spec, log)
     if run_as.hand_over:
-        check_readable_by_others((m for m in spec.mounts if m.read_only), SANDBOX_UID)
+        check_readable_by_others((m for m in spec.mounts if m.read_only), run_as.owner[0])
+    if run_as.engine_uid not in (None, os.getuid()):
+        hostfs.check_reachable(spec.mounts, run_as.engine_uid)
     with _sigterm_as_interrupt(), _handed_over(spec, run_as), log_file(log_path) as handle:
         with Sandbox(spec, run_as, log) as box:
             assert box.container is not None
@@ -395,12 +380,36 @@ def _handed_over(spec: SandboxSpec, run_as: RunAs) -> Iterator[None]:
         return
     try:
         for out in outputs:
-            chown_tree(out, run_as.uid, run_as.gid)
+            chown_tree(out, *run_as.owner)
         yield
     finally:
         with _signals_deferred():
             for out in outputs:
                 chown_tree(out, os.getuid(), os.getgid())
+
+
+def engine_run_as(spec: SandboxSpec, log: Log = silent) -> RunAs:
+    """Who the container of `spec` runs as on this engine (`userns`); `log` gets the one
+    note on the limits the engine ignores (`silent` leaves it to the next caller)."""
+    facts = userns.engine_facts(lambda: _probe(spec.image_id))
+    if log is not silent and (note := userns.limits_note(facts)):
+        log(note)
+    return userns.run_as_for(facts, os.getuid(), os.getgid(), os.getgroups())
+
+
+def _probe(image_id: str) -> str:
+    """What `head /proc/self/uid_map /proc/self/gid_map` prints in a sandbox of the image:
+    the user namespace's maps, for an engine that does not report them."""
+    maps = ["/proc/self/uid_map", "/proc/self/gid_map"]
+    probe = SandboxSpec(image_id, maps, [], "userns", "probe", ["head"], memory="64m")
+    try:
+        with Sandbox(probe, RunAs(SANDBOX_UID, SANDBOX_GID)) as box:
+            assert box.container is not None
+            exit_code, _ = box.wait(60)
+            text = box.container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+    except CubeFailed:  # the image has no `head`
+        return ""
+    return text if exit_code == 0 else ""
 
 
 def _resolved(spec: SandboxSpec) -> SandboxSpec:
