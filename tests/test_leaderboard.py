@@ -376,3 +376,26 @@ def test_a_benchmark_without_results_gets_a_page_that_says_so(registry: Path, tm
     ET.fromstring(written.files["bc-two.svg"])
     assert "No results yet." in (tmp_path / "site" / "bc-two.html").read_text()
     assert "| 0 | 0 | 0 |" in written.files["README.md"]
+
+
+def test_a_sealed_result_is_kept_off_the_public_leaderboard(registry: Path) -> None:
+    """A result sealed to the committee's key (registry.yaml `results.sealed_to`) holds no
+    metrics in the clear: the public board leaves it out, and shows the others."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from medperf_action.adapters.sealing import seal
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    place = "results/bc-one/model-centroid/site-a.yaml"
+    doc = yaml.safe_load((registry / place).read_text())
+    doc["sealed"] = seal(doc.pop("metrics"), public.decode(), place)
+    (registry / place).write_text(yaml.safe_dump(doc))
+    board = boards_of(registry)["bc-one"]
+    centroid = next(r for r in board.rows if r.model == "model-centroid")
+    assert ("auc", "site-a") not in centroid.values  # only site-b's result is shown
+    assert show_number(centroid.means["auc"]) == "0.9700"  # site-b's alone
+    assert ("model-centroid", "site-a") not in board.results
