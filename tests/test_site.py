@@ -446,3 +446,13 @@ def test_a_failed_prepare_names_its_log_quotes_nothing_and_keeps_the_dataset(
         "benchmark", "run", "--config", str(config), "--benchmark", "other-benchmark"
     )
     assert code == 5 and "no approved association" in err
+
+    # Prepared data changed in the store since it was prepared (and registered): no
+    # result claims the registered hash for data the model did not read.
+    prepared = store / "site-b" / "dataset" / "data" / "data.csv"
+    rows = prepared.read_text().splitlines(keepends=True)
+    prepared.write_text("".join(rows[:-1]))  # one case fewer
+    runs_before = len(list(store.glob("site-b/runs/*/result.yaml")))
+    code, _, err = cli("benchmark", "run", "--config", str(config), "--benchmark", BENCH, "--all")
+    assert code == 1 and "changed since `dataset prepare`" in err, err
+    assert len(list(store.glob("site-b/runs/*/result.yaml"))) == runs_before

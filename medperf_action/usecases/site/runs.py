@@ -24,7 +24,13 @@ from medperf_action.adapters.files.atomic import write_text
 from medperf_action.domain.registry.pins import pin_of
 from medperf_action.domain.registry.reader import Registry
 from medperf_action.domain.registry.site_files import Ran, new_run_id
-from medperf_action.errors import CubeFailed, MedperfError, TaskFailed, TaskMisbehaved
+from medperf_action.errors import (
+    CubeFailed,
+    InvalidInput,
+    MedperfError,
+    TaskFailed,
+    TaskMisbehaved,
+)
 from medperf_action.settings import cache_dir
 from medperf_action.text import Log, now_iso
 from medperf_action.usecases.compat_test.images import image_groups, resolve_group
@@ -160,10 +166,12 @@ def score(run: Run, prepared: Prepared, model_id: str, evaluator_id: str) -> Sco
     )
     model, evaluator = parts["candidate"], parts["evaluator"]
     inferred = run.step(model, "infer", {"data_path": prepared.data}, "candidate")
+    _same_data(inferred, "data_path", prepared.data_sha256, prepared)
     predictions = inferred.outputs[main_output(model.cube, "infer", file=False)]
     shutil.copytree(predictions, run.folder / "predictions", symlinks=True)
     given = {"predictions": predictions, "labels": prepared.labels}
     evaluated = run.step(evaluator, "evaluate", given, "candidate")
+    _same_data(evaluated, "labels", prepared.labels_sha256, prepared)
     metrics_file = evaluated.outputs[main_output(evaluator.cube, "evaluate", file=True)]
     shutil.copyfile(metrics_file, run.folder / "metrics.yaml")
     metrics = flat_metrics(read_yaml(run.folder / "metrics.yaml", "the evaluator's metrics"))
@@ -177,6 +185,20 @@ def score(run: Run, prepared: Prepared, model_id: str, evaluator_id: str) -> Sco
         "total_s": round(time.perf_counter() - run.t0, 3),
     }
     return Scored(metrics, run.ran(model), run.ran(evaluator), timings)
+
+
+def _same_data(step: StepResult, name: str, prepared_sha256: str, prepared: Prepared) -> None:
+    """What a result states it ran on is what the task read: the tree hash the step
+    computed of its input, not the one `dataset prepare` recorded. Prepared data changed
+    in the store since (by hand, or by a disk fault) is refused, not scored."""
+    read = step.record["inputs"].get(name)
+    if read != prepared_sha256:
+        raise InvalidInput(
+            f"the prepared {'labels' if name == 'labels' else 'data'} of {prepared.dataset_id} "
+            f"in the store changed since `dataset prepare` (its tree hash is now "
+            f"{str(read)[:12]}, it was {prepared_sha256[:12]}): prepare the dataset again "
+            f"({prepared.folder})"
+        )
 
 
 def flat_metrics(data: Any) -> dict[str, Any]:

@@ -145,6 +145,10 @@ class Prepared:
         return str(self.entry["prepared"]["data_sha256"])
 
     @property
+    def labels_sha256(self) -> str:
+        return str(self.entry["prepared"]["labels_sha256"])
+
+    @property
     def num_cases(self) -> int:
         return int(self.entry["prepared"]["num_cases"])
 
