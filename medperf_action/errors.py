@@ -177,6 +177,7 @@ class TaskFailed(CubeFailed):
         oom_killed: bool = False,
         log_path: Path | None = None,
         memory: str | None = None,
+        limits_enforced: bool = True,
     ) -> None:
         self.cube = cube
         self.task = task
@@ -187,6 +188,7 @@ class TaskFailed(CubeFailed):
         self.oom_killed = oom_killed
         self.log_path = log_path
         self.memory = memory  # the container's memory limit, to name it on exit 137
+        self.limits_enforced = limits_enforced  # False: the engine ignores the limit
         self.withheld = False  # on a site: the log is named, never quoted
         super().__init__(self.describe())
 
@@ -199,6 +201,13 @@ class TaskFailed(CubeFailed):
             what = (
                 f"ran out of memory (exit code {self.task_exit_code}): Docker reports it "
                 f"killed at its memory limit{limit} (OOMKilled); --memory raises the limit"
+            )
+        elif self.task_exit_code == 137 and not self.limits_enforced:
+            what = (
+                "was killed (exit code 137, SIGKILL); the container engine enforces no "
+                "memory limit here (a rootless engine without the cgroup controllers), so "
+                "not at the sandbox's limit: the host's out-of-memory killer or something "
+                "outside the run killed its container"
             )
         elif self.task_exit_code == 137:
             what = (

@@ -467,6 +467,10 @@ def test_a_task_killed_from_outside_or_out_of_memory_is_explained() -> None:
     assert "ran out of memory (exit code 137): Docker reports it" in str(oom)
     assert "memory limit of 96m (OOMKilled); --memory raises the limit" in str(oom)
     assert "terminated (exit code 143, SIGTERM)" in str(TaskFailed("c", "t", 143, False, []))
+    # On an engine that enforces no limit (rootless, cgroup v1) no limit is claimed.
+    free = TaskFailed("cube", "infer", 137, False, [], memory="2g", limits_enforced=False)
+    assert "enforces no memory limit here" in str(free)
+    assert "2g" not in str(free) and "OOMKilled" not in str(free)
 
 
 def test_a_task_killed_from_outside_says_docker_did_not_see_it_run_out_of_memory(

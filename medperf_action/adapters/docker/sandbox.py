@@ -341,6 +341,7 @@ def run_task(
             watched = _watch(box, pump, timeout_s)
         pump.join(timeout=5)  # the container is gone: its log stream has ended
     if watched.timed_out or watched.exit_code != 0:
+        enforced = userns.engine_facts(lambda: _probe(spec.image_id)).limits_enforced
         raise TaskFailed(
             spec.cube,
             spec.task,
@@ -351,6 +352,7 @@ def run_task(
             oom_killed=watched.oom_killed,
             log_path=log_path,
             memory=spec.memory,
+            limits_enforced=enforced,
         )
     return RunResult(0, watched.duration_s, log_path, pump.snapshot())
 
