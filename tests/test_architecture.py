@@ -308,3 +308,11 @@ def test_the_architecture_page_names_every_module() -> None:
         if named not in ("./",) and named not in page:
             missing.append(str(rel))
     assert missing == []
+
+
+def test_the_readme_lists_every_output_of_the_action() -> None:
+    from medperf_action.adapters.ci import OUTPUTS
+
+    readme = (ROOT / "README.md").read_text()
+    listed = readme[readme.index("Outputs: ") : readme.index("exactly the outputs")]
+    assert re.findall(r"`([a-z0-9-]+)`", listed) == list(OUTPUTS)
