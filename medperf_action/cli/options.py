@@ -115,14 +115,18 @@ def read_token(func: F) -> F:
     )(func)
 
 
-def registry_request(func: F) -> F:
-    """--registry and --token for the commands that open requests in a registry."""
-    func = click.option(
+def request_token(func: F) -> F:
+    """--token for the commands that open requests in a registry."""
+    return click.option(
         "--token",
         help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, "
         "then $GITHUB_TOKEN). Never printed.",
     )(func)
-    return registry(func)
+
+
+def registry_request(func: F) -> F:
+    """--registry and --token for the commands that open requests in a registry."""
+    return registry(request_token(func))
 
 
 def container_run(func: F) -> F:

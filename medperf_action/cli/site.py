@@ -37,30 +37,35 @@ from medperf_action.usecases.site.store import Store
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def site_options(func: F) -> F:
-    """--registry, --token, --dataset and --config: which registry, dataset and site."""
-    func = click.option(
+def site_config(func: F) -> F:
+    """--config: the site's settings file."""
+    return click.option(
         "--config",
         type=click.Path(path_type=Path),
         help="The site's settings (default: the .medperf-site.yml of the repository the "
         "current folder is in).",
     )(func)
+
+
+def site_registry(func: F) -> F:
+    """--registry, defaulting to .medperf-site.yml's."""
+    return click.option(
+        "--registry",
+        metavar="PATH|OWNER/REPO[@REF]",
+        help="The registry (default: $MEDPERF_REGISTRY, else .medperf-site.yml's).",
+    )(func)
+
+
+def site_options(func: F) -> F:
+    """--registry, --token, --dataset and --config: which registry, dataset and site."""
+    func = site_config(func)
     func = click.option(
         "--dataset",
         "dataset_id",
         metavar="ID",
         help="The dataset's id (default: .medperf-site.yml's).",
     )(func)
-    func = click.option(
-        "--token",
-        help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, then $GITHUB_TOKEN). "
-        "Never printed.",
-    )(func)
-    return click.option(
-        "--registry",
-        metavar="PATH|OWNER/REPO[@REF]",
-        help="The registry (default: $MEDPERF_REGISTRY, else .medperf-site.yml's).",
-    )(func)
+    return site_registry(options.request_token(func))
 
 
 def _site(
@@ -272,12 +277,9 @@ def result() -> None:
 
 @result.command("submit")
 @click.argument("run_id")
-@options.registry
-@click.option(
-    "--token",
-    help="Token for the registry (default: $MEDPERF_REGISTRY_TOKEN, then $GITHUB_TOKEN).",
-)
-@click.option("--config", type=click.Path(path_type=Path), help="The site's settings file.")
+@site_registry
+@options.request_token
+@site_config
 def submit_command(
     run_id: str, registry: str | None, token: str | None, config: Path | None
 ) -> None:
@@ -307,9 +309,9 @@ def submit_command(
 )
 @click.option("--dataset", "dataset_id", metavar="ID", help="Only this dataset's results.")
 @click.option("--local", is_flag=True, help="Also this site's own runs, released or not.")
-@options.registry
+@site_registry
 @options.read_token
-@click.option("--config", type=click.Path(path_type=Path), help="The site's settings file.")
+@site_config
 @click.option(
     "--key",
     "key_path",

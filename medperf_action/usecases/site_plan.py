@@ -16,22 +16,21 @@ read it from the runner's environment.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
+from medperf_action.domain.registry.site_files import RUN_ID
 from medperf_action.errors import UsageError
+from medperf_action.usecases.repo_config import find_config
 from medperf_action.usecases.site.config import NAMES, site_defaults
 
-#: A run's id on the site (`benchmark run` prints it; `result submit` takes it).
-RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 #: The site commands a `workflow_dispatch` may ask for.
 SITE_COMMANDS = ("prepare", "register", "associate", "run", "submit")
 
 
 def find_site_config(root: Path = Path()) -> Path | None:
     """`.medperf-site.yml` (or `.yaml`) in `root`, if there is one."""
-    return next((root / n for n in NAMES if (root / n).is_file()), None)
+    return find_config(root, NAMES)
 
 
 def load_site_config(path: Path) -> dict[str, Any]:
