@@ -22,6 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import SESSION
+from privacy import server_texts
 from registry_world import BENCH, EXAMPLES, MODEL, PUSH_TAG, REG, _entry, build_world, staged
 from test_listings import association_file
 
@@ -190,18 +191,6 @@ class Site:
         return [s for s in (*self.case_ids, *self.values) if s in joined]
 
 
-def server_texts(gh) -> list[str]:
-    """Everything the test server holds that a person could read: every file of every
-    commit, PR titles and bodies, comments, labels."""
-    world = gh.world
-    texts = [blob.decode("utf-8", "replace") for blob in world.git.blobs.values()]
-    for repo in world.repos.values():
-        for issue in repo.issues.values():
-            texts += [issue.title, issue.body or "", *issue.labels]
-        texts += [c.body for c in repo.comments.values()]
-    return texts
-
-
 def _pr(gh, marker: str):
     found = [p for p in gh.repo(REG).pulls() if marker in (p.body or "")]
     assert len(found) == 1, [p.title for p in gh.repo(REG).pulls()]
@@ -343,7 +332,7 @@ def test_a_site_prepares_registers_associates_runs_and_releases_without_leaking(
     # Privacy: the site's data is nowhere but in the site's store.
     assert site.leaks(site.seen) == []
     assert site.leaks([site.summary.read_text(), site.outputs.read_text()]) == []
-    assert site.leaks(server_texts(gh)) == []
+    assert site.leaks([text for _, text in server_texts(gh.world)]) == []
 
 
 def _results_prs(gh) -> list:
