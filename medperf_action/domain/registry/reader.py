@@ -115,6 +115,11 @@ class Registry:
             return self.dataset_association(benchmark_id, member_id)
         return self.association(benchmark_id, member_id)
 
+    def approved(self, kind: str, benchmark_id: str, member_id: str) -> bool:
+        """Whether the pair's file (`pair`) is on the default branch and APPROVED."""
+        found = self.pair(kind, benchmark_id, member_id)
+        return found is not None and found["status"] == "APPROVED"
+
     def find_mlcube(self, mlcube_id: str) -> dict[str, Any] | None:
         """`mlcubes/<id>.yaml` (validated), or None when the mlcube is not registered."""
         return self._find(mlcube_path(mlcube_id), "mlcube-entry")

@@ -189,8 +189,7 @@ def approved_benchmarks(site: Site) -> list[str]:
     return [
         benchmark
         for benchmark in site.registry.source.list_dir("dataset-associations")
-        if (found := site.registry.dataset_association(benchmark, site.dataset_id)) is not None
-        and found["status"] == "APPROVED"
+        if site.registry.approved("dataset-association", benchmark, site.dataset_id)
     ]
 
 

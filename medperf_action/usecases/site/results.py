@@ -45,8 +45,7 @@ def approved_models(registry: Registry, benchmark_id: str) -> list[str]:
     return [
         model
         for model in registry.associated_models(benchmark_id)
-        if (found := registry.association(benchmark_id, model)) is not None
-        and found["status"] == "APPROVED"
+        if registry.approved("association", benchmark_id, model)
     ]
 
 
@@ -285,11 +284,10 @@ def _refuse_unless_releasable(registry: Registry, record: dict[str, Any], login:
         raise RequestRefused(f"dataset {dataset} is not registered as {login}'s")
     if entry["prepared"]["data_sha256"] != record["data_sha256"]:
         raise RequestRefused(f"the run's data is not the data registered as {dataset}")
-    association = registry.dataset_association(bench, dataset)
-    if association is None or association["status"] != "APPROVED":
+    if not registry.approved("dataset-association", bench, dataset):
         raise RequestRefused(f"the association of {dataset} with {bench} is not approved")
     reference = registry.benchmark(bench)["reference_model"]
-    if model != reference and model not in approved_models(registry, bench):
+    if model != reference and not registry.approved("association", bench, model):
         raise RequestRefused(f"{model} has no approved association with {bench}")
 
 
