@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ BASE = "python:3.11-slim"
 #: in a child) carries it, and the suite cleans up those, never a user's own run.
 SESSION = f"tests-{uuid.uuid4().hex[:12]}"
 os.environ["MEDPERF_ACTION_SESSION"] = SESSION
+# action.yml installs into $RUNNER_TEMP/medperf-action-venv-<key of the package's files>;
+# the install step reports it (output `bin`), and `installed` reads it from there.
+VENV_PREFIX = "medperf-action-venv-"
+#: The emulated setup-python gives the local interpreter: the action is asked for it (CI
+#: runs this suite on Python 3.10 and 3.11).
+LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+#: How long `installed` took (it runs once per session), for the action tests' timings.
+INSTALL_SECONDS: list[float] = []
 #: A container filter for this session's medperf-action containers.
 OURS = {"label": ["org.medperf-action.managed=1", f"org.medperf-action.session={SESSION}"]}
 
@@ -147,3 +156,40 @@ def podman_host(docker_client) -> Iterator[str]:
     leftover = remove_session_containers(client)
     client.close()
     assert not leftover, f"containers left behind on Podman: {leftover}"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RUNNER_TEMP where the action's own steps installed medperf-action, once per
+    session (the venv's name is a key of the package's files, which a session never
+    changes); each test links it into a RUNNER_TEMP of its own."""
+    import webhook_events
+    from actions_runner import run_action
+
+    temp = tmp_path_factory.mktemp("runner-temp-shared")
+    workspace = tmp_path_factory.mktemp("install-workspace")
+    result = run_action(
+        REPO,
+        event_name="push",
+        event=webhook_events.load("push", ref="refs/heads/main"),
+        workspace=workspace,
+        runner_temp=temp,
+        inputs={"python-version": LOCAL_PYTHON},
+        stop_after="Install medperf-action",
+    )
+    INSTALL_SECONDS.append(result.seconds)
+    assert result.conclusion == "success", result.report()
+    assert [s.outcome for s in result.steps] == ["success", "success", "skipped"]
+    binary = Path(result.step("install").outputs["bin"])
+    venv = binary.parent.parent
+    assert venv.parent == temp and venv.name.startswith(VENV_PREFIX)
+    assert binary.is_file()
+    # The venv holds this repository's code: a wheel built from it, not an editable link.
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    (dist,) = site.glob("medperf_action-*.dist-info")
+    assert "editable" not in (dist / "direct_url.json").read_text()
+    assert not list(site.glob("__editable__*"))
+    for module in (REPO / "medperf_action").glob("*.py"):
+        assert (site / "medperf_action" / module.name).is_file(), module.name
+    assert (site / "medperf_action" / "_schemas" / "model-repo.schema.json").is_file()
+    return temp

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import docker
@@ -38,6 +37,7 @@ from actions_runner import (
     parse_file_command,
     run_action,
 )
+from conftest import INSTALL_SECONDS, LOCAL_PYTHON, VENV_PREFIX
 from registry_world import BENCH, MODEL, REG, build_world, staged, verify
 
 from medperf_action.domain.registry.layout import submission_marker
@@ -45,12 +45,6 @@ from medperf_action.domain.registry.layout import submission_marker
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MODEL_REPO = "alice/wdbc-centroid"
-# action.yml installs into $RUNNER_TEMP/medperf-action-venv-<key of the package's files>;
-# the install step reports it (output `bin`), and `installed` reads it from there.
-VENV_PREFIX = "medperf-action-venv-"
-#: The emulated setup-python gives the local interpreter: the action is asked for it (CI
-#: runs this suite on Python 3.10 and 3.11).
-LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 TIMES: dict[str, float] = {}
 
 
@@ -232,40 +226,10 @@ def test_runner_contract_between_steps(tmp_path: Path) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def timings():
     yield
+    for seconds in INSTALL_SECONDS:
+        print(f"[action triggers] install (setup-python + pip install, once): {seconds:.1f} s")
     for name, seconds in TIMES.items():
         print(f"[action triggers] {name}: {seconds:.1f} s")
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A RUNNER_TEMP where the action's own steps installed medperf-action (once)."""
-    temp = tmp_path_factory.mktemp("runner-temp-shared")
-    workspace = tmp_path_factory.mktemp("install-workspace")
-    result = run_action(
-        ROOT,
-        event_name="push",
-        event=webhook_events.load("push", ref="refs/heads/main"),
-        workspace=workspace,
-        runner_temp=temp,
-        inputs={"python-version": LOCAL_PYTHON},
-        stop_after="Install medperf-action",
-    )
-    TIMES["install (setup-python + pip install, once)"] = result.seconds
-    assert result.conclusion == "success", result.report()
-    assert [s.outcome for s in result.steps] == ["success", "success", "skipped"]
-    binary = Path(result.step("install").outputs["bin"])
-    venv = binary.parent.parent
-    assert venv.parent == temp and venv.name.startswith(VENV_PREFIX)
-    assert binary.is_file()
-    # The venv holds this repository's code: a wheel built from it, not an editable link.
-    (site,) = (venv / "lib").glob("python3.*/site-packages")
-    (dist,) = site.glob("medperf_action-*.dist-info")
-    assert "editable" not in (dist / "direct_url.json").read_text()
-    assert not list(site.glob("__editable__*"))
-    for module in (ROOT / "medperf_action").glob("*.py"):
-        assert (site / "medperf_action" / module.name).is_file(), module.name
-    assert (site / "medperf_action" / "_schemas" / "model-repo.schema.json").is_file()
-    return temp
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,10 @@ import webhook_events
 import yaml
 from actions_runner import ActionResult, run_action
 from big_registry import BENCH, HEX64, mlcube_doc, open_request, registry_files
+from conftest import LOCAL_PYTHON, REPO, VENV_PREFIX
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from registry_world import REG
-from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 
 from medperf_action.adapters.sealing import private_key, seal, unseal
 from medperf_action.domain.registry.layout import (
@@ -607,7 +607,7 @@ def test_a_data_owners_request_touching_anything_else_is_refused_again_by_report
 
 def test_the_registry_workflow_verifies_and_reports_a_result_without_docker(
     world: World,
-    installed: Path,  # noqa: F811  (the fixture of test_action_triggers: installed once)
+    installed: Path,  # conftest: installed once per session
 ) -> None:
     """The verify job (`pull_request`) and the report job (`workflow_run`) of registry.yml,
     as the real action.yml runs them (`command: run`, `mode: registry`), on a data owner's
@@ -631,7 +631,7 @@ def test_the_registry_workflow_verifies_and_reports_a_result_without_docker(
         """The job's action step; the verify job's artifact is the report job's input
         (both in the workspace's verify-report/)."""
         return run_action(
-            ROOT,
+            REPO,
             event_name=event_name,
             event=event,
             workspace=workspace,

@@ -26,10 +26,10 @@ import webhook_events
 import yaml
 from actions_runner import ActionResult, run_action
 from click.testing import CliRunner
+from conftest import LOCAL_PYTHON, REPO, VENV_PREFIX
 from privacy import leaks, private_tokens, server_texts
 from registry_world import BENCH, EXAMPLES, MODEL, REG, add_label, on_label, report, verify
 from sklearn import metrics as skm
-from test_action_triggers import LOCAL_PYTHON, ROOT, VENV_PREFIX, installed  # noqa: F401
 from test_site import LEAKY, site_world, stage  # noqa: F401
 
 from medperf_action.cli import main
@@ -117,7 +117,7 @@ class Site:
         (venv,) = self.venvs.glob(VENV_PREFIX + "*")
         (temp / venv.name).symlink_to(venv)
         result = run_action(
-            ROOT,
+            REPO,
             event_name="workflow_dispatch",
             event=event,
             workspace=self.repo,
@@ -182,12 +182,12 @@ def world(github_server, monkeypatch, stage, tmp_path):  # noqa: F811
 
 def test_two_sites_evaluate_the_approved_models_on_private_data(
     world,
-    installed,  # noqa: F811
+    installed: Path,
     tmp_path: Path,
 ) -> None:
     private = tmp_path / "private"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_example.py"), "--sites", str(private)],
+        [sys.executable, str(REPO / "scripts" / "build_example.py"), "--sites", str(private)],
         check=True,
         capture_output=True,
     )
